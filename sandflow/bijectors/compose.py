@@ -1,0 +1,165 @@
+"""Composition of bijectors: :class:`Chain` (in list order) and :class:`Invert`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from sandflow.bijectors.base import (
+    Bijector,
+    ConditionalBijector,
+    ShapeError,
+    batch_shape_of,
+    one_pass,
+    sum_rightmost,
+)
+
+__all__ = ["Chain", "Invert"]
+
+
+def _describe(i: int, part: Bijector) -> str:
+    return f"part {i} ({type(part).__name__}, event_dim={part.event_dim})"
+
+
+class Chain(ConditionalBijector):
+    r"""Composition :math:`f = f_n \circ \dots \circ f_1`: ``Chain([a, b, c])`` applies ``a`` first.
+
+    .. math::
+        \log|\det J_f(x)| = \sum_i \log|\det J_{f_i}(x_{i-1})|,
+        \qquad x_0 = x,\; x_i = f_i(x_{i-1}).
+
+    The chain's ``event_dim`` is the largest of its parts'; the log-det of a
+    part with a smaller ``event_dim`` is summed over the extra dimensions.
+    A context given to the chain reaches every conditional part. A part that
+    rejects the shape it receives raises a :class:`ShapeError` that names the
+    part, its neighbour and the shape that reached it.
+
+    Args:
+        parts: the bijectors, in the order they are applied going forward.
+
+    Example:
+        >>> from sandflow.bijectors import Affine, Sigmoid
+        >>> chain = Chain([Affine(1.0, 2.0), Sigmoid()])
+        >>> y, log_det = chain.forward_and_log_det(torch.zeros(3))
+        >>> y
+        tensor([0.7311, 0.7311, 0.7311])
+    """
+
+    def __init__(self, parts: Iterable[Bijector]) -> None:
+        parts = list(parts)
+        for i, part in enumerate(parts):
+            if not isinstance(part, Bijector):
+                raise TypeError(
+                    f"Chain part {i} is a {type(part).__name__}, not a sandflow Bijector; "
+                    "wrap torch transforms in sandflow.bijectors.FromTransform."
+                )
+        contexts = {p.context_features for p in parts if isinstance(p, ConditionalBijector)} - {0}
+        if len(contexts) > 1:
+            raise ValueError(f"Chain parts expect different context sizes {sorted(contexts)}")
+        super().__init__(
+            context=contexts.pop() if contexts else 0,
+            event_dim=max((p.event_dim for p in parts), default=0),
+        )
+        self.parts = nn.ModuleList(parts)
+
+    def _run(
+        self, x: Tensor, context: Tensor | None, inverse: bool
+    ) -> tuple[Tensor, Tensor]:
+        batch_shape_of(x, self.event_dim, "Chain")
+        total: Tensor | None = None
+        order = list(enumerate(self.parts))
+        if inverse:
+            order.reverse()
+        previous = "the input"
+        for i, part in order:
+            try:
+                x, log_det = one_pass(part, x, context, inverse)
+            except ShapeError as error:
+                direction = "inverse" if inverse else "forward"
+                raise ShapeError(
+                    f"Chain {direction} pass: {_describe(i, part)} received shape "
+                    f"{tuple(x.shape)} from {previous}: {error} Check that the parts "
+                    "agree on the event shape (a Squeeze changes it) or rebuild the part "
+                    "for the shape it receives."
+                ) from error
+            log_det = sum_rightmost(log_det, self.event_dim - part.event_dim)
+            total = log_det if total is None else total + log_det
+            previous = _describe(i, part)
+        if total is None:
+            total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
+        return x, total
+
+    def forward_and_log_det(  # noqa: D102
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self._run(x, context, inverse=False)
+
+    def inverse_and_log_det(  # noqa: D102
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self._run(y, context, inverse=True)
+
+    def forward_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+        for part in self.parts:
+            shape = part.forward_shape(shape)
+        return shape
+
+    def inverse_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+        for part in reversed(self.parts):
+            shape = part.inverse_shape(shape)
+        return shape
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, index: int) -> Bijector:
+        return self.parts[index]
+
+
+class Invert(ConditionalBijector):
+    r"""The inverse bijector :math:`f^{-1}`: forward and inverse swap, and so do their log-dets.
+
+    Unlike ``bij.inv`` (a plain torch transform), ``Invert(bij)`` is a
+    :class:`Bijector` module that owns ``bij``'s parameters, so it can sit in a
+    :class:`Chain`. Use it to run a density-direction (data to noise)
+    bijector as a sampling-direction one.
+
+    Args:
+        bijector: the bijector to invert.
+
+    Example:
+        >>> from sandflow.bijectors import Sigmoid
+        >>> Invert(Sigmoid())(torch.tensor([0.5]))
+        tensor([0.])
+    """
+
+    def __init__(self, bijector: Bijector) -> None:
+        context = bijector.context_features if isinstance(bijector, ConditionalBijector) else 0
+        super().__init__(context=context, event_dim=bijector.event_dim)
+        self.bijector = bijector
+
+    @torch.distributions.constraints.dependent_property(is_discrete=False)
+    def domain(self) -> torch.distributions.constraints.Constraint:  # noqa: D102
+        return self.bijector.codomain
+
+    @torch.distributions.constraints.dependent_property(is_discrete=False)
+    def codomain(self) -> torch.distributions.constraints.Constraint:  # noqa: D102
+        return self.bijector.domain
+
+    def forward_and_log_det(  # noqa: D102
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return one_pass(self.bijector, x, context, inverse=True)
+
+    def inverse_and_log_det(  # noqa: D102
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return one_pass(self.bijector, y, context)
+
+    def forward_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+        return self.bijector.inverse_shape(shape)
+
+    def inverse_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+        return self.bijector.forward_shape(shape)

@@ -1,0 +1,162 @@
+"""Normalizing flows as modules: :class:`Flow` and the builders :func:`nice`, :func:`realnvp`, :func:`glow`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro.distributions as dist
+import torch
+from torch import Tensor, nn
+
+from sandflow.bijectors import (
+    ActNorm,
+    AdditiveCoupling,
+    Affine,
+    AffineCoupling,
+    Bijector,
+    Chain,
+    ConditionalBijector,
+    Conv1x1,
+    Invert,
+    MultiscaleSplit,
+    Squeeze,
+)
+from sandflow.distributions import TransformedDistribution
+
+__all__ = ["Flow", "glow", "nice", "realnvp"]
+
+
+class Flow(nn.Module):
+    r"""A normalizing flow: a bijector from a standard-normal base to data, as an ``nn.Module``.
+
+    Calling the module returns the distribution, :math:`x = f(z)`,
+    :math:`z \sim N(0, I)`: ``flow()`` unconditionally, ``flow(context)`` for
+    a conditional flow. The base parameters are buffers, so ``.to(device)``,
+    ``.double()`` and ``state_dict()`` cover the whole flow.
+
+    Args:
+        bijector: the map from noise to data.
+        shape: the event shape of the base (noise).
+
+    Example:
+        >>> flow = realnvp(2, layers=2, hidden=(8,))
+        >>> d = flow()
+        >>> d.sample((5,)).shape, d.log_prob(torch.zeros(5, 2)).shape
+        (torch.Size([5, 2]), torch.Size([5]))
+    """
+
+    def __init__(self, bijector: Bijector, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.bijector = bijector
+        self.shape = torch.Size(shape)
+        self.register_buffer("base_loc", torch.zeros(self.shape))
+        self.register_buffer("base_scale", torch.ones(self.shape))
+
+    @property
+    def context_features(self) -> int:
+        """Number of context features (0 for an unconditional flow)."""
+        if isinstance(self.bijector, ConditionalBijector):
+            return self.bijector.context_features
+        return 0
+
+    @property
+    def base(self) -> dist.Distribution:
+        """The standard-normal base distribution over events of shape ``shape``."""
+        return dist.Normal(self.base_loc, self.base_scale).to_event(len(self.shape))
+
+    def forward(self, context: Tensor | None = None) -> TransformedDistribution:
+        """The flow's distribution, given ``context`` of shape ``(..., context)`` if conditional."""
+        features = self.context_features
+        if context is None:
+            if features:
+                raise ValueError(
+                    f"this flow is conditional (context={features}); call flow(context) with "
+                    f"a tensor of shape (..., {features})."
+                )
+            return TransformedDistribution(self.base, self.bijector)
+        if not features:
+            raise ValueError("this flow was built without context; build it with context=<n>.")
+        bijector = self.bijector.condition(context)
+        return TransformedDistribution(self.base.expand(context.shape[:-1]), bijector)
+
+
+def realnvp(
+    features: int,
+    *,
+    layers: int = 8,
+    hidden: Sequence[int] = (256, 256),
+    context: int = 0,
+) -> Flow:
+    """RealNVP for vectors: ``layers`` affine couplings, alternating halves (Dinh et al., 2017).
+
+    Example:
+        >>> realnvp(3, layers=4)().event_shape
+        torch.Size([3])
+    """
+    parts = [
+        AffineCoupling(features, hidden=hidden, context=context, swap=i % 2 == 1)
+        for i in range(layers)
+    ]
+    return Flow(Chain(parts), (features,))
+
+
+def nice(
+    features: int,
+    *,
+    layers: int = 4,
+    hidden: Sequence[int] = (256, 256),
+    context: int = 0,
+) -> Flow:
+    """NICE: a learned diagonal scaling, then ``layers`` additive couplings (Dinh et al., 2014).
+
+    Example:
+        >>> nice(4)().log_prob(torch.zeros(4)).shape
+        torch.Size([])
+    """
+    scaling = Affine(torch.zeros(features), torch.ones(features), event_dim=1, learnable=True)
+    couplings = [
+        AdditiveCoupling(features, hidden=hidden, context=context, swap=i % 2 == 1)
+        for i in range(layers)
+    ]
+    return Flow(Chain([scaling, *couplings]), (features,))
+
+
+def _glow_level(channels: int, levels: int, steps: int, hidden: int) -> Chain:
+    """One level in the sampling direction: squeeze, split (deeper levels), steps, unsqueeze."""
+    wide = 4 * channels
+    parts: list[Bijector] = [Squeeze()]
+    if levels > 1:
+        inner = _glow_level(wide // 2, levels - 1, steps, hidden)
+        parts.append(MultiscaleSplit(wide, inner, hidden=hidden))
+    for _ in range(steps):
+        parts += [
+            AffineCoupling(wide, hidden=hidden, event_dim=3),
+            Conv1x1(wide, lu=True),
+            ActNorm(wide),
+        ]
+    parts.append(Invert(Squeeze()))
+    return Chain(parts)
+
+
+def glow(shape: Sequence[int], *, levels: int = 2, steps: int = 4, hidden: int = 128) -> Flow:
+    """Glow for ``(C, H, W)`` images, mapping ``(C, H, W)`` noise to ``(C, H, W)`` data.
+
+    Each level squeezes, runs ``steps`` flow steps (in the density direction:
+    ActNorm, invertible 1x1 convolution with LU, affine coupling) and factors
+    half of the channels out with a learned conditional prior
+    (:class:`~sandflow.bijectors.MultiscaleSplit`); the last level exits
+    without a split. ``H`` and ``W`` must be divisible by ``2 ** levels``.
+
+    References:
+        Glow: Generative Flow with Invertible 1x1 Convolutions (Kingma &
+        Dhariwal, 2018). https://arxiv.org/abs/1807.03039
+
+    Example:
+        >>> flow = glow((1, 8, 8), levels=2, steps=1, hidden=16)
+        >>> flow().sample((2,)).shape
+        torch.Size([2, 1, 8, 8])
+    """
+    c, h, w = shape
+    if h % 2**levels or w % 2**levels:
+        raise ValueError(f"glow with {levels} levels needs H, W divisible by {2**levels}: {shape}")
+    return Flow(_glow_level(c, levels, steps, hidden), (c, h, w))

@@ -1,0 +1,45 @@
+"""Shared pytest options: ``--device`` and ``--dtype`` pick where and in what precision tests run."""
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="torch device for the tests: cpu or cuda")
+    parser.addoption(
+        "--dtype",
+        default="both",
+        choices=["both", "float32", "float64"],
+        help="dtype of the property tests (both runs float32 and float64)",
+    )
+
+
+def pytest_configure(config):
+    device = config.getoption("--device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda was given but torch.cuda.is_available() is False")
+
+
+def pytest_collection_modifyitems(config, items):
+    on_cuda = config.getoption("--device").startswith("cuda")
+    skip = pytest.mark.skip(reason="needs --device cuda")
+    for item in items:
+        if "cuda" in item.keywords and not on_cuda:
+            item.add_marker(skip)
+
+
+def pytest_generate_tests(metafunc):
+    if "dtype" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--dtype")
+        names = ["float32", "float64"] if choice == "both" else [choice]
+        metafunc.parametrize("dtype", [getattr(torch, n) for n in names], ids=names)
+
+
+@pytest.fixture
+def device(request) -> torch.device:
+    return torch.device(request.config.getoption("--device"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
