@@ -1,4 +1,4 @@
-"""Normalizing flows as modules: :class:`Flow` and the builders :func:`nice`, :func:`realnvp`, :func:`glow`."""
+"""Normalizing flows as modules: :class:`Flow` and its builders ``nice``, ``realnvp``, ``glow``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,16 @@
-"""Shared pytest options: ``--device`` and ``--dtype`` pick where and in what precision tests run."""
+"""Shared pytest options: ``--device`` and ``--dtype`` choose where and in what precision."""
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "sandflow",
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("sandflow")
 
 
 def pytest_addoption(parser):

@@ -11,7 +11,7 @@ __all__ = ["ActNorm"]
 
 
 class ActNorm(Affine):
-    r"""Per-channel affine map :math:`y = \mu_c + \sigma_c x`, initialised from the first data batch.
+    r"""Per-channel affine map :math:`y = \mu_c + \sigma_c x`, initialised from the first batch.
 
     .. math::
         \log|\det J| = HW \sum_c \log\sigma_c
@@ -60,7 +60,7 @@ class ActNorm(Affine):
         self.log_scale.copy_(std.clamp_min(1e-6).log().view(self.log_scale.shape))
         self.initialized.fill_(True)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         if not self.initialized:
             self.initialize(y)
         return super().inverse_and_log_det(y)

@@ -15,6 +15,7 @@ __all__ = [
     "batch_shape_of",
     "one_pass",
     "sum_rightmost",
+    "with_event_dim",
 ]
 
 
@@ -34,6 +35,12 @@ def batch_shape_of(x: Tensor, event_dim: int, name: str = "bijector") -> torch.S
             f"with only {x.dim()} dimension(s); add the missing event dimensions."
         )
     return x.shape[: x.dim() - event_dim]
+
+
+def with_event_dim(constraint: constraints.Constraint, event_dim: int) -> constraints.Constraint:
+    """``constraint`` reinterpreted over ``event_dim`` rightmost dimensions (never fewer)."""
+    extra = event_dim - constraint.event_dim
+    return constraints.independent(constraint, extra) if extra > 0 else constraint
 
 
 def sum_rightmost(x: Tensor, n: int) -> Tensor:
@@ -164,12 +171,12 @@ class ConditionalBijector(Bijector):
         super().__init__(event_dim=event_dim)
         self.context_features = int(context)
 
-    def forward_and_log_det(  # noqa: D102
+    def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def inverse_and_log_det(  # noqa: D102
+    def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -231,16 +238,16 @@ class Conditioned(Bijector):
         self.bijector = bijector
         self.context = context
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.bijector.forward_and_log_det(x, self.context)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return self.bijector.inverse_and_log_det(y, self.context)
 
-    def forward_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def forward_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.forward_shape(shape)
 
-    def inverse_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def inverse_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.inverse_shape(shape)
 
 

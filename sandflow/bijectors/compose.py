@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import constraints
 
 from sandflow.bijectors.base import (
     Bijector,
@@ -14,6 +15,7 @@ from sandflow.bijectors.base import (
     batch_shape_of,
     one_pass,
     sum_rightmost,
+    with_event_dim,
 )
 
 __all__ = ["Chain", "Invert"]
@@ -64,9 +66,19 @@ class Chain(ConditionalBijector):
         )
         self.parts = nn.ModuleList(parts)
 
-    def _run(
-        self, x: Tensor, context: Tensor | None, inverse: bool
-    ) -> tuple[Tensor, Tensor]:
+    @constraints.dependent_property(is_discrete=False)
+    def domain(self) -> constraints.Constraint:
+        if not len(self.parts):
+            return super().domain
+        return with_event_dim(self.parts[0].domain, self.event_dim)
+
+    @constraints.dependent_property(is_discrete=False)
+    def codomain(self) -> constraints.Constraint:
+        if not len(self.parts):
+            return super().codomain
+        return with_event_dim(self.parts[-1].codomain, self.event_dim)
+
+    def _run(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         batch_shape_of(x, self.event_dim, "Chain")
         total: Tensor | None = None
         order = list(enumerate(self.parts))
@@ -91,22 +103,22 @@ class Chain(ConditionalBijector):
             total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
         return x, total
 
-    def forward_and_log_det(  # noqa: D102
+    def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return self._run(x, context, inverse=False)
 
-    def inverse_and_log_det(  # noqa: D102
+    def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return self._run(y, context, inverse=True)
 
-    def forward_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def forward_shape(self, shape: torch.Size) -> torch.Size:
         for part in self.parts:
             shape = part.forward_shape(shape)
         return shape
 
-    def inverse_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def inverse_shape(self, shape: torch.Size) -> torch.Size:
         for part in reversed(self.parts):
             shape = part.inverse_shape(shape)
         return shape
@@ -140,26 +152,26 @@ class Invert(ConditionalBijector):
         super().__init__(context=context, event_dim=bijector.event_dim)
         self.bijector = bijector
 
-    @torch.distributions.constraints.dependent_property(is_discrete=False)
-    def domain(self) -> torch.distributions.constraints.Constraint:  # noqa: D102
+    @constraints.dependent_property(is_discrete=False)
+    def domain(self) -> constraints.Constraint:
         return self.bijector.codomain
 
-    @torch.distributions.constraints.dependent_property(is_discrete=False)
-    def codomain(self) -> torch.distributions.constraints.Constraint:  # noqa: D102
+    @constraints.dependent_property(is_discrete=False)
+    def codomain(self) -> constraints.Constraint:
         return self.bijector.domain
 
-    def forward_and_log_det(  # noqa: D102
+    def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return one_pass(self.bijector, x, context, inverse=True)
 
-    def inverse_and_log_det(  # noqa: D102
+    def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return one_pass(self.bijector, y, context)
 
-    def forward_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def forward_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.inverse_shape(shape)
 
-    def inverse_shape(self, shape: torch.Size) -> torch.Size:  # noqa: D102
+    def inverse_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.forward_shape(shape)

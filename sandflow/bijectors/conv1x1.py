@@ -112,10 +112,10 @@ class Conv1x1(Bijector):
         log_det = sign * positions * self._log_det_per_position()
         return y, log_det.expand(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self._mix(x, self.matrix(), 1.0)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return self._mix(y, self.inverse_matrix(), -1.0)
 
     def extra_repr(self) -> str:

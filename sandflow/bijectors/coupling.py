@@ -80,12 +80,12 @@ class Coupling(ConditionalBijector):
         self.conditioner = conditioner
 
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
-        """Apply :math:`\\tau` (or its inverse) elementwise.
+        r"""Apply :math:`\tau` (or its inverse) elementwise.
 
         Args:
             x: the transformed half, shape ``(..., n_B, *spatial)``.
             params: shape ``(..., params_per_feature, n_B, *spatial)``.
-            inverse: apply :math:`\\tau^{-1}`.
+            inverse: apply :math:`\tau^{-1}`.
 
         Returns:
             The new half and the elementwise log-det of the direction taken
@@ -120,9 +120,7 @@ class Coupling(ConditionalBijector):
         h = self.conditioner(a)
         return h.unflatten(-self.event_dim, (self.params_per_feature, self.transformed))
 
-    def _couple(
-        self, x: Tensor, context: Tensor | None, inverse: bool
-    ) -> tuple[Tensor, Tensor]:
+    def _couple(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
         context = self._context_for(x, context)
         log_det_a = None
@@ -139,12 +137,12 @@ class Coupling(ConditionalBijector):
             total = total + log_det_a
         return self._merge(out_a, b), total
 
-    def forward_and_log_det(  # noqa: D102
+    def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return self._couple(x, context, inverse=False)
 
-    def inverse_and_log_det(  # noqa: D102
+    def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         return self._couple(y, context, inverse=True)
@@ -183,9 +181,7 @@ class AffineCoupling(Coupling):
         super().__init__(features, **kwargs)
         self.bound = bound
 
-    def transform(  # noqa: D102
-        self, x: Tensor, params: Tensor, inverse: bool
-    ) -> tuple[Tensor, Tensor | None]:
+    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
         raw_log_scale, shift = params.unbind(-self.event_dim - 1)
         log_scale = soft_clamp(raw_log_scale, self.bound)
         if inverse:
@@ -213,8 +209,6 @@ class AdditiveCoupling(Coupling):
 
     params_per_feature = 1
 
-    def transform(  # noqa: D102
-        self, x: Tensor, params: Tensor, inverse: bool
-    ) -> tuple[Tensor, Tensor | None]:
+    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
         shift = params.squeeze(-self.event_dim - 1)
         return (x - shift if inverse else x + shift), None

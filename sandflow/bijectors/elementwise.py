@@ -67,7 +67,7 @@ class Affine(Bijector):
 
     @property
     def scale(self) -> Tensor:
-        """The signed scale :math:`\\sigma`."""
+        r"""The signed scale :math:`\sigma`."""
         return self.scale_sign * self.log_scale.exp()
 
     def _log_det(self, x: Tensor) -> Tensor:
@@ -84,10 +84,10 @@ class Affine(Bijector):
         total = self.log_scale.sum() * (event_numel // max(self.log_scale.numel(), 1))
         return total.expand(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x * self.scale + self.loc, self._log_det(x)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return (y - self.loc) / self.scale, -self._log_det(y)
 
 
@@ -108,7 +108,7 @@ class Sigmoid(Bijector):
     r"""Logistic sigmoid :math:`y = 1 / (1 + e^{-x})`, from the reals onto :math:`(0, 1)`.
 
     .. math::
-        \log|\det J| = \sum_{\text{event}} -\operatorname{softplus}(-x) - \operatorname{softplus}(x).
+        \log|\det J| = -\sum_{\text{event}} \operatorname{softplus}(-x) + \operatorname{softplus}(x).
 
     The inverse rejects values outside :math:`(0, 1)` with a ``ValueError``.
 
@@ -124,13 +124,13 @@ class Sigmoid(Bijector):
         super().__init__(event_dim=event_dim)
 
     @constraints.dependent_property(is_discrete=False)
-    def codomain(self) -> constraints.Constraint:  # noqa: D102
+    def codomain(self) -> constraints.Constraint:
         return constraints.independent(constraints.unit_interval, self.event_dim)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(x), sum_rightmost(_sigmoid_log_det(x), self.event_dim)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         _check_unit_interval(y, "Sigmoid.inverse")
         x = torch.logit(y)
         return x, -sum_rightmost(_sigmoid_log_det(x), self.event_dim)
@@ -155,13 +155,13 @@ class Logit(Bijector):
         super().__init__(event_dim=event_dim)
 
     @constraints.dependent_property(is_discrete=False)
-    def domain(self) -> constraints.Constraint:  # noqa: D102
+    def domain(self) -> constraints.Constraint:
         return constraints.independent(constraints.unit_interval, self.event_dim)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         _check_unit_interval(x, "Logit")
         y = torch.logit(x)
         return y, -sum_rightmost(_sigmoid_log_det(y), self.event_dim)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(y), sum_rightmost(_sigmoid_log_det(y), self.event_dim)

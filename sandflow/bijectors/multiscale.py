@@ -55,7 +55,7 @@ class MultiscaleSplit(AffineCoupling):
         super().__init__(channels, hidden=hidden, context=context, event_dim=3)
         self.inner = inner
 
-    def pass_through(  # noqa: D102
+    def pass_through(
         self, x: Tensor, context: Tensor | None, inverse: bool
     ) -> tuple[Tensor, Tensor | None]:
         if self.inner is None:

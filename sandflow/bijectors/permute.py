@@ -57,10 +57,10 @@ class Permute(Bijector):
             )
         return x.index_select(x.dim() - self.event_dim, index), x.new_zeros(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self._permute(x, self.permutation)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return self._permute(y, self.inverse_permutation)
 
 

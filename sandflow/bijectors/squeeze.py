@@ -33,19 +33,19 @@ class Squeeze(Bijector):
     def __init__(self) -> None:
         super().__init__(event_dim=3)
 
-    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:  # noqa: D102
+    def forward_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         *batch, c, h, w = shape
         if h % 2 or w % 2:
             raise ShapeError(f"Squeeze needs an even height and width, got event ({c}, {h}, {w}).")
         return type(shape)((*batch, 4 * c, h // 2, w // 2))
 
-    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:  # noqa: D102
+    def inverse_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         *batch, c, h, w = shape
         if c % 4:
             raise ShapeError(f"Squeeze's inverse needs channels divisible by 4, got {c}.")
         return type(shape)((*batch, c // 4, 2 * h, 2 * w))
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         batch = batch_shape_of(x, 3, "Squeeze")
         c, h, w = x.shape[-3:]
         self.forward_shape((c, h, w))
@@ -53,11 +53,10 @@ class Squeeze(Bijector):
         y = y.movedim((-3, -1), (-4, -3)).reshape(*batch, 4 * c, h // 2, w // 2)
         return y, x.new_zeros(batch)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         batch = batch_shape_of(y, 3, "Squeeze")
         c, h, w = y.shape[-3:]
         self.inverse_shape((c, h, w))
         x = y.reshape(*batch, c // 4, 2, 2, h, w)
         x = x.movedim((-4, -3), (-3, -1)).reshape(*batch, c // 4, 2 * h, 2 * w)
         return x, y.new_zeros(batch)
-

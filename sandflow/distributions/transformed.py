@@ -74,7 +74,9 @@ class TransformedDistribution(dist.TransformedDistribution):
         z, log_det = self.bijector.inverse_and_log_det(value)
         return self.base_dist.log_prob(z) + sum_rightmost(log_det, self._extra_event_dims())
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> tuple[Tensor, Tensor]:
         """A reparameterised sample and its ``log_prob``, from one forward pass.
 
         The reverse-KL objective of variational inference needs both; this
@@ -84,7 +86,9 @@ class TransformedDistribution(dist.TransformedDistribution):
         x, log_det = self.bijector.forward_and_log_det(z)
         return x, self.base_dist.log_prob(z) - sum_rightmost(log_det, self._extra_event_dims())
 
-    def sample_and_log_prob(self, sample_shape: torch.Size = torch.Size()) -> tuple[Tensor, Tensor]:
+    def sample_and_log_prob(
+        self, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> tuple[Tensor, Tensor]:
         """As :meth:`rsample_and_log_prob`, without gradients."""
         with torch.no_grad():
             return self.rsample_and_log_prob(sample_shape)

@@ -36,7 +36,7 @@ class ConvNet(nn.Module):
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor) -> Tensor:
         batch = x.shape[:-3]
         y = self.net(x.reshape(-1, *x.shape[-3:]))
         return y.view(*batch, *y.shape[-3:])

@@ -46,5 +46,5 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.in_features, self.out_features = in_features, out_features
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor) -> Tensor:
         return super().forward(x)
