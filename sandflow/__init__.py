@@ -1,6 +1,6 @@
 """sandflow: exact-likelihood generative models on PyTorch and Pyro."""
 
-from sandflow import bijectors, distributions, flows
+from sandflow import bijectors, data, distributions, flows, nn, plot, testing
 
-__all__ = ["bijectors", "distributions", "flows"]
+__all__ = ["bijectors", "data", "distributions", "flows", "nn", "plot", "testing"]
 __version__ = "0.1.0"

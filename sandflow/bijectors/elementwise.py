@@ -108,7 +108,7 @@ class Sigmoid(Bijector):
     r"""Logistic sigmoid :math:`y = 1 / (1 + e^{-x})`, from the reals onto :math:`(0, 1)`.
 
     .. math::
-        \log|\det J| = -\sum_{\text{event}} \operatorname{softplus}(-x) + \operatorname{softplus}(x).
+        \log|\det J| = -\sum_{\text{event}} \mathrm{softplus}(-x) + \mathrm{softplus}(x).
 
     The inverse rejects values outside :math:`(0, 1)` with a ``ValueError``.
 
