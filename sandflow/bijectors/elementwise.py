@@ -85,10 +85,12 @@ class Affine(Bijector):
         return total.expand(batch)
 
     def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return x * self.scale + self.loc, self._log_det(x)
+        log_det = self._log_det(x)
+        return x * self.scale + self.loc, log_det
 
     def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        return (y - self.loc) / self.scale, -self._log_det(y)
+        log_det = self._log_det(y)
+        return (y - self.loc) / self.scale, -log_det
 
 
 def _check_unit_interval(y: Tensor, name: str) -> None:

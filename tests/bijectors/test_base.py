@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from sandflow.bijectors import Affine, AffineCoupling, Sigmoid
+
+
+class Counting(Affine):
+    calls = 0
+
+    def forward_and_log_det(self, x):
+        Counting.calls += 1
+        return super().forward_and_log_det(x)
+
+
+def test_cache_size_one_reuses_the_log_det_of_a_pass():
+    bij = Counting(1.0, 2.0).with_cache(1)
+    x = torch.randn(3)
+    Counting.calls = 0
+    y = bij(x)
+    assert bij.log_abs_det_jacobian(x, y) is bij._cached_log_det
+    assert Counting.calls == 1
+
+
+def test_cache_size_zero_recomputes():
+    bij = Counting(1.0, 2.0)
+    x = torch.randn(3)
+    Counting.calls = 0
+    bij.log_abs_det_jacobian(x, bij(x))
+    assert Counting.calls == 2
+
+
+def test_inverse_call_caches_the_negated_log_det():
+    bij = Affine(0.0, 3.0, event_dim=1).with_cache(1)
+    y = torch.randn(2, 4)
+    x = bij.inv(y)
+    torch.testing.assert_close(
+        bij.log_abs_det_jacobian(x, y), torch.full((2,), 4 * torch.log(torch.tensor(3.0)))
+    )
+
+
+def test_with_cache_rejects_other_sizes():
+    with pytest.raises(ValueError, match="cache_size must be 0 or 1"):
+        Sigmoid().with_cache(2)
+
+
+def test_torch_transform_interface():
+    bij = Affine(1.0, 2.0)
+    x = torch.tensor([0.5])
+    assert torch.equal(bij.inv(bij(x)), x)
+    assert bij.inv.inv is bij
+    assert bij.bijective and bij.event_dim == 0
+
+
+def test_unconditional_bijector_ignores_context():
+    bij = Sigmoid()
+    assert bij.condition(torch.randn(3)) is bij
+
+
+def test_conditional_bijector_needs_context():
+    layer = AffineCoupling(2, hidden=(4,), context=3)
+    with pytest.raises(ValueError, match="call .condition\\(context\\) first"):
+        layer(torch.randn(2))
+
+
+def test_context_batch_must_fit_the_input_batch():
+    layer = AffineCoupling(2, hidden=(4,), context=3).condition(torch.randn(5, 3))
+    with pytest.raises(ValueError, match="context batch shape \\(5,\\)"):
+        layer(torch.randn(4, 2))
+
+
+def test_too_few_dims_is_named():
+    with pytest.raises(ValueError, match="event_dim=1 but got a tensor of shape \\(\\)"):
+        AffineCoupling(2, hidden=(4,))(torch.tensor(1.0))
