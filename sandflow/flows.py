@@ -77,7 +77,8 @@ class Flow(nn.Module):
         features = self.context_features
         base = self.base
         if temperature != 1.0:
-            base = dist.Normal(self.base_loc, temperature * self.base_scale).to_event(len(self.shape))
+            scale = temperature * self.base_scale
+            base = dist.Normal(self.base_loc, scale).to_event(len(self.shape))
         if context is None:
             if features:
                 raise ValueError(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["density_panels", "image_grid"]
 
@@ -28,8 +32,8 @@ def density_panels(
     extent: float = 4.0,
     resolution: int = 200,
     title: str | None = None,
-):  # noqa: ANN201 - returns a matplotlib Figure
-    """Heatmaps of ``exp(log_prob)`` on ``[-extent, extent]^2``, one panel per ``(title, log_prob)``.
+) -> Figure:
+    """Heatmaps of ``exp(log_prob)`` on ``[-extent, extent]^2``, a panel per ``(title, log_prob)``.
 
     Example:
         >>> d = sandflow.data.toy("banana")
@@ -54,7 +58,7 @@ def density_panels(
     return fig
 
 
-def image_grid(images: Tensor, *, ncol: int = 8, title: str | None = None):  # noqa: ANN201
+def image_grid(images: Tensor, *, ncol: int = 8, title: str | None = None) -> Figure:
     """A grid of ``(N, 1, H, W)`` grey images with values in ``[0, 1]``.
 
     Example:
@@ -68,7 +72,8 @@ def image_grid(images: Tensor, *, ncol: int = 8, title: str | None = None):  # n
     canvas = torch.ones(nrow * (h + 1) + 1, ncol * (w + 1) + 1)
     for i, image in enumerate(images.detach().float().clamp(0, 1).cpu()):
         r, c = divmod(i, ncol)
-        canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image[0]
+        top, left = 1 + r * (h + 1), 1 + c * (w + 1)
+        canvas[top : top + h, left : left + w] = image[0]
     fig, ax = plt.subplots(figsize=(0.45 * ncol + 0.5, 0.45 * nrow + 0.7))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")

@@ -81,24 +81,27 @@ class Chain(ConditionalBijector):
     def _run(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         batch_shape_of(x, self.event_dim, "Chain")
         total: Tensor | None = None
-        order = list(enumerate(self.parts))
-        if inverse:
-            order.reverse()
-        previous = "the input"
-        for i, part in order:
+        indices = range(len(self.parts) - 1, -1, -1) if inverse else range(len(self.parts))
+        for step, i in enumerate(indices):
+            part = self.parts[i]
             try:
                 x, log_det = one_pass(part, x, context, inverse)
             except ShapeError as error:
                 direction = "inverse" if inverse else "forward"
+                previous = (
+                    _describe(indices[step - 1], self.parts[indices[step - 1]])
+                    if step
+                    else "the input"
+                )
                 raise ShapeError(
                     f"Chain {direction} pass: {_describe(i, part)} received shape "
                     f"{tuple(x.shape)} from {previous}: {error} Check that the parts "
                     "agree on the event shape (a Squeeze changes it) or rebuild the part "
                     "for the shape it receives."
                 ) from error
-            log_det = sum_rightmost(log_det, self.event_dim - part.event_dim)
+            if part.event_dim != self.event_dim:
+                log_det = sum_rightmost(log_det, self.event_dim - part.event_dim)
             total = log_det if total is None else total + log_det
-            previous = _describe(i, part)
         if total is None:
             total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
         return x, total
