@@ -37,27 +37,3 @@ def test_check_bijector(name, dtype, device):
 )
 def test_random_chains(chain, x):
     check_bijector(chain, x)
-
-
-def test_check_bijector_catches_a_wrong_log_det():
-    from sandflow.bijectors import Affine
-
-    class Wrong(Affine):
-        def forward_and_log_det(self, x):
-            y, log_det = super().forward_and_log_det(x)
-            return y, log_det + 0.1
-
-    with pytest.raises(AssertionError, match="inverse log-det"):
-        check_bijector(Wrong(0.0, 2.0, event_dim=1), torch.randn(3, 2))
-
-
-def test_check_bijector_catches_a_wrong_inverse():
-    from sandflow.bijectors import Affine
-
-    class Wrong(Affine):
-        def inverse_and_log_det(self, y):
-            x, log_det = super().inverse_and_log_det(y)
-            return x + 1e-2, log_det
-
-    with pytest.raises(AssertionError, match="inverse\\(forward\\(x\\)\\) == x"):
-        check_bijector(Wrong(0.0, 2.0, event_dim=1), torch.randn(3, 2))
