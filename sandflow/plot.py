@@ -48,7 +48,7 @@ def density_panels(
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
     for ax, (name, log_prob) in zip(axes[0], panels, strict=True):
         density = log_prob(points).float().exp().reshape(resolution, resolution)
-        ax.imshow(density.cpu(), origin="lower", extent=(-extent, extent, -extent, extent))
+        ax.imshow(density.cpu().numpy(), origin="lower", extent=(-extent, extent, -extent, extent))
         ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -75,7 +75,7 @@ def image_grid(images: Tensor, *, ncol: int = 8, title: str | None = None) -> Fi
         top, left = 1 + r * (h + 1), 1 + c * (w + 1)
         canvas[top : top + h, left : left + w] = image[0]
     fig, ax = plt.subplots(figsize=(0.45 * ncol + 0.5, 0.45 * nrow + 0.7))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(canvas.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10)

@@ -15,14 +15,16 @@ __all__ = ["run", "run_digits", "run_toy"]
 TOYS = ("eight_gaussians", "moons")
 
 
-def run_toy(name: str, out: Path, *, steps: int, seed: int = 0) -> list[dict]:
+def run_toy(
+    name: str, out: Path, *, steps: int, seed: int = 0, test_size: int = 50_000
+) -> list[dict]:
     """Fit RealNVP to the toy density ``name``; write its heatmap beside the true density."""
     torch.manual_seed(seed)
     target = data.toy(name)
     flow = flows.realnvp(2, layers=8, hidden=(64, 64))
     fit_flow(flow, lambda step: target.sample((512,)), steps=steps, lr=2e-3, progress=name)
     with torch.no_grad():
-        nll = -flow().log_prob(target.sample((50_000,))).mean().item()
+        nll = -flow().log_prob(target.sample((test_size,))).mean().item()
     entropy = target.entropy().item()
     figure = plot.density_panels(
         [(f"true {name}", target.log_prob), ("realnvp", flow().log_prob)],
@@ -85,6 +87,6 @@ def run(out: Path, quick: bool = False) -> list[dict]:
     """The flow half of ``sandflow demo``; ``quick`` trains for a few steps only."""
     rows = []
     for name in TOYS:
-        rows += run_toy(name, out, steps=20 if quick else 3000)
-    rows += run_digits(out, steps=10 if quick else 2500)
+        rows += run_toy(name, out, steps=20 if quick else 3000, test_size=2000 if quick else 50_000)
+    rows += run_digits(out, steps=10 if quick else 1500)
     return rows
