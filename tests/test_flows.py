@@ -168,3 +168,11 @@ def test_nan_with_validate_args_is_named():
 def test_glow_rejects_odd_sizes():
     with pytest.raises(ValueError, match="divisible by 4"):
         flows.glow((1, 6, 6), levels=2)
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_same_log_prob():
+    flow = perturb(flows.realnvp(4, layers=4, hidden=(16,)), scale=0.1)
+    x = torch.randn(8, 4)
+    compiled = torch.compile(lambda data: flow().log_prob(data))
+    torch.testing.assert_close(compiled(x), flow().log_prob(x))
