@@ -15,8 +15,8 @@ __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling", "soft_clamp"]
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
-    """``bound * tanh(x / bound)``: the identity near 0, smoothly bounded by ``+-bound``."""
-    return bound * torch.tanh(x / bound)
+    """``bound * tanh(x / |bound|)``: ``sign(bound) x`` near 0, smoothly bounded by ``+-|bound|``."""
+    return torch.tanh(x / abs(bound)) * bound
 
 
 class Coupling(ConditionalBijector):
@@ -130,8 +130,9 @@ class Coupling(ConditionalBijector):
         out_a = a
         if inverse:
             out_a, log_det_a = self.pass_through(a, context, inverse)
-        total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
-        if log_det is not None:
+        if log_det is None:
+            total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
+        else:
             total = sum_rightmost(log_det, self.event_dim)
         if log_det_a is not None:
             total = total + log_det_a
@@ -183,10 +184,11 @@ class AffineCoupling(Coupling):
 
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
         raw_log_scale, shift = params.unbind(-self.event_dim - 1)
-        log_scale = soft_clamp(raw_log_scale, self.bound)
         if inverse:
-            return (x - shift) * torch.exp(-log_scale), -log_scale
-        return x * torch.exp(log_scale) + shift, log_scale
+            log_scale = soft_clamp(raw_log_scale, -self.bound)  # the inverse's log-scale
+            return (x - shift) * log_scale.exp(), log_scale
+        log_scale = soft_clamp(raw_log_scale, self.bound)
+        return x * log_scale.exp() + shift, log_scale
 
 
 class AdditiveCoupling(Coupling):
