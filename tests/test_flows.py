@@ -176,3 +176,10 @@ def test_torch_compile_gives_the_same_log_prob():
     x = torch.randn(8, 4)
     compiled = torch.compile(lambda data: flow().log_prob(data))
     torch.testing.assert_close(compiled(x), flow().log_prob(x))
+
+
+def test_temperature_scales_the_base_and_must_be_positive():
+    flow = flows.realnvp(2, layers=2, hidden=(8,))
+    assert flow(temperature=0.5).sample((4000,)).std().item() == pytest.approx(0.5, rel=0.1)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        flow(temperature=0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from pyro.distributions.torch_transform import TransformModule
 from torch import Tensor
@@ -37,8 +39,12 @@ def batch_shape_of(x: Tensor, event_dim: int, name: str = "bijector") -> torch.S
     return x.shape[: x.dim() - event_dim]
 
 
+@functools.cache
 def with_event_dim(constraint: constraints.Constraint, event_dim: int) -> constraints.Constraint:
-    """``constraint`` reinterpreted over ``event_dim`` rightmost dimensions (never fewer)."""
+    """``constraint`` reinterpreted over ``event_dim`` rightmost dimensions (never fewer).
+
+    Cached: distributions read the constraints of a bijector many times.
+    """
     extra = event_dim - constraint.event_dim
     return constraints.independent(constraint, extra) if extra > 0 else constraint
 
@@ -105,12 +111,12 @@ class Bijector(TransformModule):
     @constraints.dependent_property(is_discrete=False)
     def domain(self) -> constraints.Constraint:
         """Inputs of the forward map: real events of rank ``event_dim``."""
-        return constraints.independent(constraints.real, self.event_dim)
+        return with_event_dim(constraints.real, self.event_dim)
 
     @constraints.dependent_property(is_discrete=False)
     def codomain(self) -> constraints.Constraint:
         """Outputs of the forward map: real events of rank ``event_dim``."""
-        return constraints.independent(constraints.real, self.event_dim)
+        return with_event_dim(constraints.real, self.event_dim)
 
     def __call__(self, x: Tensor) -> Tensor:
         """Forward map ``y = f(x)``."""

@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import constraints
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of, sum_rightmost
+from sandflow.bijectors.base import (
+    Bijector,
+    ShapeError,
+    batch_shape_of,
+    sum_rightmost,
+    with_event_dim,
+)
 
 __all__ = ["Affine", "Logit", "Sigmoid"]
 
@@ -63,34 +69,40 @@ class Affine(Bijector):
                 self.register_parameter(name, nn.Parameter(value.clone()))
             else:
                 self.register_buffer(name, value.clone())
-        self.register_buffer("scale_sign", torch.broadcast_to(scale.sign(), loc.shape).clone())
+        # A sign buffer exists only where some scale is negative, so that a checkpoint of
+        # a sign-flipping map never loads silently into a positive one.
+        self.signed = bool((scale < 0).any())
+        if self.signed:
+            self.register_buffer("scale_sign", torch.broadcast_to(scale.sign(), loc.shape).clone())
 
     @property
     def scale(self) -> Tensor:
         r"""The signed scale :math:`\sigma`."""
-        return self.scale_sign * self.log_scale.exp()
+        return self.scale_sign * self.log_scale.exp() if self.signed else self.log_scale.exp()
 
     def _log_det(self, x: Tensor) -> Tensor:
         batch = batch_shape_of(x, self.event_dim, type(self).__name__)
         event_shape = x.shape[x.dim() - self.event_dim :]
-        try:
-            torch.broadcast_shapes(self.log_scale.shape, event_shape)
-        except RuntimeError as error:
+        shape = self.log_scale.shape
+        if any(p not in (1, e) for p, e in zip(reversed(shape), reversed(event_shape))):
             raise ShapeError(
-                f"{type(self).__name__} parameters of shape {tuple(self.log_scale.shape)} do not "
+                f"{type(self).__name__} parameters of shape {tuple(shape)} do not "
                 f"broadcast to the event shape {tuple(event_shape)} of the input."
-            ) from error
-        event_numel = math.prod(event_shape)
-        total = self.log_scale.sum() * (event_numel // max(self.log_scale.numel(), 1))
-        return total.expand(batch)
+            )
+        copies = math.prod(event_shape) // max(self.log_scale.numel(), 1)
+        return (self.log_scale.sum() * copies).expand(batch)
 
     def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_det = self._log_det(x)
-        return x * self.scale + self.loc, log_det
+        if self.signed:
+            return x * self.scale + self.loc, log_det
+        return x * self.log_scale.exp() + self.loc, log_det
 
     def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
         log_det = self._log_det(y)
-        return (y - self.loc) / self.scale, -log_det
+        if self.signed:
+            return (y - self.loc) / self.scale, -log_det
+        return (y - self.loc) * (-self.log_scale).exp(), -log_det
 
 
 def _check_unit_interval(y: Tensor, name: str) -> None:
@@ -127,7 +139,7 @@ class Sigmoid(Bijector):
 
     @constraints.dependent_property(is_discrete=False)
     def codomain(self) -> constraints.Constraint:
-        return constraints.independent(constraints.unit_interval, self.event_dim)
+        return with_event_dim(constraints.unit_interval, self.event_dim)
 
     def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(x), sum_rightmost(_sigmoid_log_det(x), self.event_dim)
@@ -158,7 +170,7 @@ class Logit(Bijector):
 
     @constraints.dependent_property(is_discrete=False)
     def domain(self) -> constraints.Constraint:
-        return constraints.independent(constraints.unit_interval, self.event_dim)
+        return with_event_dim(constraints.unit_interval, self.event_dim)
 
     def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
         _check_unit_interval(x, "Logit")
