@@ -15,7 +15,7 @@ __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling", "soft_clamp"]
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
-    """``bound * tanh(x / |bound|)``: ``sign(bound) x`` near 0, smoothly bounded by ``+-|bound|``."""
+    """``bound * tanh(x / |bound|)``: ``sign(bound) x`` near 0, bounded by ``+-|bound|``."""
     return torch.tanh(x / abs(bound)) * bound
 
 

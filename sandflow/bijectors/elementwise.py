@@ -84,7 +84,8 @@ class Affine(Bijector):
         batch = batch_shape_of(x, self.event_dim, type(self).__name__)
         event_shape = x.shape[x.dim() - self.event_dim :]
         shape = self.log_scale.shape
-        if any(p not in (1, e) for p, e in zip(reversed(shape), reversed(event_shape))):
+        pairs = zip(reversed(shape), reversed(event_shape), strict=False)
+        if len(shape) > len(event_shape) or any(p not in (1, e) for p, e in pairs):
             raise ShapeError(
                 f"{type(self).__name__} parameters of shape {tuple(shape)} do not "
                 f"broadcast to the event shape {tuple(event_shape)} of the input."
