@@ -194,11 +194,10 @@ def nsf(
 ) -> Flow:
     """Neural spline flow: ``layers`` rational-quadratic spline couplings, alternating halves.
 
-    Each coupling (:class:`~sandflow.bijectors.SplineCoupling`) has ``bins``
-    bins on ``[-bound, bound]`` and the identity outside. A learned elementwise
-    affine map at the data end sets the scale and location, so that data (or a
-    posterior) wider than the spline interval is still shaped by the splines.
-    Every part starts as the identity: the untrained flow is a standard normal.
+    Each :class:`~sandflow.bijectors.SplineCoupling` has ``bins`` bins on
+    ``[-bound, bound]``, the identity outside; a learned elementwise affine map
+    at the data end sets scale and location, so that data wider than the
+    interval is still shaped by the splines. The untrained flow is N(0, I).
 
     References:
         Neural Spline Flows (Durkan, Bekasov, Murray & Papamakarios, 2019).
@@ -208,12 +207,8 @@ def nsf(
         >>> nsf(3, layers=2, hidden=(16,))().log_prob(torch.zeros(5, 3)).shape
         torch.Size([5])
     """
-    couplings = [
-        SplineCoupling(
-            features, bins=bins, bound=bound, hidden=hidden, context=context, swap=i % 2 == 1
-        )
-        for i in range(layers)
-    ]
+    spline = {"bins": bins, "bound": bound, "hidden": hidden, "context": context}
+    couplings = [SplineCoupling(features, swap=i % 2 == 1, **spline) for i in range(layers)]
     scaling = Affine(torch.zeros(features), torch.ones(features), event_dim=1, learnable=True)
     return Flow(Chain([*couplings, scaling]), (features,))
 

@@ -137,6 +137,16 @@ class Bijector(TransformModule):
         self._cached_x_y, self._cached_log_det = (x, y), -log_det
         return x
 
+    def inverse_and_log_det_cached(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`inverse_and_log_det`, free when ``y`` is the output of the last cached call.
+
+        With ``cache_size=1``, scoring a sample just drawn by the forward map
+        (a variational guide's ``log_prob(rsample())``) needs no inverse pass.
+        """
+        if self._cache_size == 1 and y is self._cached_x_y[1]:
+            return self._cached_x_y[0], -self._cached_log_det
+        return self.inverse_and_log_det(y)
+
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         """``log|det J_f(x)|``; free after a cached call on the same ``(x, y)``."""
         if self._cache_size == 1 and x is self._cached_x_y[0] and y is self._cached_x_y[1]:

@@ -55,7 +55,7 @@ class Chain(ConditionalBijector):
             if not isinstance(part, Bijector):
                 raise TypeError(
                     f"Chain part {i} is a {type(part).__name__}, not a sandflow Bijector; "
-                    "wrap torch transforms in sandflow.bijectors.FromTransform."
+                    "subclass Bijector (forward_and_log_det, inverse_and_log_det) to chain it."
                 )
         contexts = {p.context_features for p in parts if isinstance(p, ConditionalBijector)} - {0}
         if len(contexts) > 1:

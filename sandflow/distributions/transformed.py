@@ -71,7 +71,7 @@ class TransformedDistribution(dist.TransformedDistribution):
         """``log p(x)`` by one inverse pass of the bijector."""
         if self._validate_args:
             self._validate_sample(value)
-        z, log_det = self.bijector.inverse_and_log_det(value)
+        z, log_det = self.bijector.inverse_and_log_det_cached(value)
         return self.base_dist.log_prob(z) + sum_rightmost(log_det, self._extra_event_dims())
 
     def rsample_and_log_prob(

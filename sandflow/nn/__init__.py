@@ -1,6 +1,7 @@
-"""Networks: conditioners for coupling layers and denoisers for diffusion."""
+"""Networks: conditioners for coupling and autoregressive layers, denoisers for diffusion."""
 
 from sandflow.nn.conv import ConvNet
+from sandflow.nn.made import MADE
 from sandflow.nn.mlp import MLP
 
-__all__ = ["MLP", "ConvNet"]
+__all__ = ["MADE", "MLP", "ConvNet"]

@@ -21,10 +21,14 @@ from sandflow.bijectors import (
     Conv1x1,
     Invert,
     Logit,
+    MaskedAutoregressive,
     MultiscaleSplit,
     Permute,
+    Planar,
+    Radial,
     Reverse,
     Sigmoid,
+    SplineCoupling,
     Squeeze,
 )
 
@@ -83,8 +87,60 @@ CASES: dict[str, Case] = {
         (3,),
     ),
     "glow": Case(
-        lambda: flows.glow((1, 8, 8), levels=2, steps=2, hidden=8).bijector,
+        lambda: flows.glow((1, 8, 8), levels=2, steps=1, hidden=8).bijector,
         (1, 8, 8),
+        perturbation=0.1,
+    ),
+    # splines are steep where a perturbed conditioner saturates: float32 needs gentler weights
+    "spline_coupling": Case(
+        lambda: SplineCoupling(5, bins=4, hidden=(16,)), (5,), perturbation=0.1
+    ),
+    "spline_coupling_one_bin": Case(
+        lambda: SplineCoupling(4, bins=1, hidden=(8,), swap=True), (4,), perturbation=0.1
+    ),
+    "spline_coupling_context": Case(
+        lambda: _conditioned(SplineCoupling(4, bins=3, hidden=(16,), context=2), 2),
+        (4,),
+        perturbation=0.1,
+    ),
+    "spline_coupling_image": Case(
+        lambda: SplineCoupling(4, bins=3, hidden=8, event_dim=3), (4, 2, 2), perturbation=0.1
+    ),
+    "maf": Case(lambda: MaskedAutoregressive(4, hidden=(16, 16)), (4,)),
+    "maf_order": Case(lambda: MaskedAutoregressive(4, hidden=(16,), order=[2, 0, 3, 1]), (4,)),
+    "maf_one_feature": Case(lambda: MaskedAutoregressive(1, hidden=(8,)), (1,)),
+    "maf_spline": Case(
+        lambda: MaskedAutoregressive(3, hidden=(16,), transform="spline", bins=4),
+        (3,),
+        perturbation=0.1,
+    ),
+    "maf_context": Case(
+        lambda: _conditioned(MaskedAutoregressive(3, hidden=(16,), context=2), 2), (3,)
+    ),
+    "iaf": Case(lambda: MaskedAutoregressive(4, hidden=(16, 16), iaf=True), (4,)),
+    "iaf_spline_context": Case(
+        lambda: _conditioned(
+            MaskedAutoregressive(3, hidden=(16,), iaf=True, transform="spline", context=2), 2
+        ),
+        (3,),
+        perturbation=0.1,
+    ),
+    "planar": Case(lambda: Planar(3), (3,)),
+    "planar_one_feature": Case(lambda: Planar(1), (1,)),
+    "radial": Case(lambda: Radial(3), (3,)),
+    "radial_one_feature": Case(lambda: Radial(1), (1,)),
+    "nsf": Case(
+        lambda: flows.nsf(3, layers=2, hidden=(16,), bins=4).bijector, (3,), perturbation=0.1
+    ),
+    "nsf_context": Case(
+        lambda: _conditioned(flows.nsf(3, layers=2, hidden=(8,), bins=3, context=2).bijector, 2),
+        (3,),
+        perturbation=0.1,
+    ),
+    "maf_flow": Case(lambda: flows.maf(3, layers=3, hidden=(16,)).bijector, (3,), perturbation=0.1),
+    "iaf_flow_context": Case(
+        lambda: _conditioned(flows.maf(3, layers=2, hidden=(8,), context=2, iaf=True).bijector, 2),
+        (3,),
         perturbation=0.1,
     ),
 }

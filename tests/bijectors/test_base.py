@@ -71,3 +71,19 @@ def test_context_batch_must_fit_the_input_batch():
 def test_too_few_dims_is_named():
     with pytest.raises(ValueError, match="event_dim=1 but got a tensor of shape \\(\\)"):
         AffineCoupling(2, hidden=(4,))(torch.tensor(1.0))
+
+
+def test_log_prob_of_a_cached_sample_needs_no_inverse_pass():
+    from sandflow import flows
+
+    flow = flows.realnvp(2, layers=2, hidden=(8,))
+    flow.bijector.with_cache(1)
+    d = flow()
+    x = d.rsample((5,))
+    calls = []
+    original = flow.bijector.inverse_and_log_det
+    flow.bijector.inverse_and_log_det = lambda y, context=None: calls.append(1) or original(y)
+    log_prob = d.log_prob(x)
+    assert not calls
+    flow.bijector.inverse_and_log_det = original
+    torch.testing.assert_close(log_prob, flow().log_prob(x.clone()))
