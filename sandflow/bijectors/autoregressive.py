@@ -114,7 +114,7 @@ class MaskedAutoregressive(ConditionalBijector):
             return (v - shift) * torch.exp(-log_scale), -log_scale.sum(-1)
         return v * torch.exp(log_scale) + shift, log_scale.sum(-1)
 
-    def _run(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         batch_shape_of(x, 1, type(self).__name__)
         if x.shape[-1] != self.features:
             raise ShapeError(
@@ -128,16 +128,6 @@ class MaskedAutoregressive(ConditionalBijector):
         for _ in range(self.features):
             out, log_det = self._tau(x, self._params(out, context), inverse)
         return out, log_det
-
-    def forward_and_log_det(
-        self, x: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._run(x, context, inverse=False)
-
-    def inverse_and_log_det(
-        self, y: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._run(y, context, inverse=True)
 
     def extra_repr(self) -> str:
         return (

@@ -172,10 +172,11 @@ class Bijector(TransformModule):
 class ConditionalBijector(Bijector):
     """A bijector whose parameters depend on a context tensor of ``context`` features.
 
-    Subclasses implement ``forward_and_log_det(x, context)`` and
-    ``inverse_and_log_det(y, context)``; ``context`` is ``None`` for an
-    unconditional instance (``context=0``) and otherwise broadcast to the batch
-    shape of ``x``. :meth:`condition` returns a plain :class:`Bijector` with the
+    Its primitives take ``(x, context=None)``. A subclass implements both
+    directions in one method, ``_map(x, context, inverse)``, or overrides
+    the two primitives; ``context`` is ``None`` for an unconditional instance
+    (``context=0``) and otherwise broadcast to the batch shape of ``x`` (see
+    ``_context_for``). :meth:`condition` returns a plain :class:`Bijector` with the
     context bound, as Pyro's ``ConditionalTransformModule`` does.
 
     Args:
@@ -187,15 +188,19 @@ class ConditionalBijector(Bijector):
         super().__init__(event_dim=event_dim)
         self.context_features = int(context)
 
+    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+        """One pass in either direction: ``(f(x), log|det J_f(x)|)`` or the inverse's."""
+        raise NotImplementedError
+
     def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        return self._map(x, context, inverse=False)
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        return self._map(y, context, inverse=True)
 
     def condition(self, context: Tensor) -> Bijector:
         """Bind ``context`` (shape ``(..., context)``), returning an unconditional bijector.

@@ -78,7 +78,7 @@ class Chain(ConditionalBijector):
             return super().codomain
         return with_event_dim(self.parts[-1].codomain, self.event_dim)
 
-    def _run(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         batch_shape_of(x, self.event_dim, "Chain")
         total: Tensor | None = None
         indices = range(len(self.parts) - 1, -1, -1) if inverse else range(len(self.parts))
@@ -105,16 +105,6 @@ class Chain(ConditionalBijector):
         if total is None:
             total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
         return x, total
-
-    def forward_and_log_det(
-        self, x: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._run(x, context, inverse=False)
-
-    def inverse_and_log_det(
-        self, y: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._run(y, context, inverse=True)
 
     def forward_shape(self, shape: torch.Size) -> torch.Size:
         for part in self.parts:
@@ -163,15 +153,8 @@ class Invert(ConditionalBijector):
     def codomain(self) -> constraints.Constraint:
         return self.bijector.domain
 
-    def forward_and_log_det(
-        self, x: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return one_pass(self.bijector, x, context, inverse=True)
-
-    def inverse_and_log_det(
-        self, y: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return one_pass(self.bijector, y, context)
+    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+        return one_pass(self.bijector, x, context, inverse=not inverse)
 
     def forward_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.inverse_shape(shape)

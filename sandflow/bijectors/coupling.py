@@ -120,7 +120,7 @@ class Coupling(ConditionalBijector):
         h = self.conditioner(a)
         return h.unflatten(-self.event_dim, (self.params_per_feature, self.transformed))
 
-    def _couple(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
         context = self._context_for(x, context)
         log_det_a = None
@@ -137,16 +137,6 @@ class Coupling(ConditionalBijector):
         if log_det_a is not None:
             total = total + log_det_a
         return self._merge(out_a, b), total
-
-    def forward_and_log_det(
-        self, x: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._couple(x, context, inverse=False)
-
-    def inverse_and_log_det(
-        self, y: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._couple(y, context, inverse=True)
 
     def extra_repr(self) -> str:
         return f"features={self.features}, swap={self.swap}, " + super().extra_repr()
