@@ -48,12 +48,23 @@ class TransformedDistribution(dist.TransformedDistribution):
         bijectors: Bijector | Sequence[Bijector],
         validate_args: bool | None = None,
     ) -> None:
-        if isinstance(bijectors, Bijector):
-            bijector = bijectors
-        else:
-            bijector = Chain(bijectors)
-        super().__init__(base, [bijector], validate_args=validate_args)
+        # One bijector whose event rank never changes: the shapes follow directly, without
+        # torch's generic (and per-call costly) composition of transforms.
+        bijector = bijectors if isinstance(bijectors, Bijector) else Chain(bijectors)
+        missing = bijector.event_dim - len(base.event_shape)
+        if missing > 0:
+            if len(base.batch_shape) < missing:
+                raise ValueError(
+                    f"the bijector has event_dim={bijector.event_dim} but the base distribution "
+                    f"has shape {tuple(base.batch_shape + base.event_shape)}"
+                )
+            base = dist.Independent(base, missing)
+        shape = torch.Size(bijector.forward_shape(base.batch_shape + base.event_shape))
+        cut = len(shape) - len(base.event_shape)
+        self.base_dist = base
+        self.transforms = [bijector]
         self.bijector = bijector
+        Distribution.__init__(self, shape[:cut], shape[cut:], validate_args=validate_args)
 
     def expand(
         self, batch_shape: torch.Size, _instance: TransformedDistribution | None = None
