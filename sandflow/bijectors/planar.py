@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors._vector import VectorBijector
 
 __all__ = ["Planar"]
 
@@ -40,7 +38,7 @@ def _solve_monotone(t: Tensor, c: Tensor, b: Tensor) -> Tensor:
     return a
 
 
-class Planar(Bijector):
+class Planar(VectorBijector):
     r"""Planar flow :math:`y = z + \hat u\, \tanh(w^\top z + b)`, invertible by construction.
 
     .. math::
@@ -77,14 +75,10 @@ class Planar(Bijector):
     """
 
     def __init__(self, features: int) -> None:
-        if features < 1:
-            raise ValueError(f"Planar needs features >= 1, got {features}")
-        super().__init__(event_dim=1)
-        self.features = features
-        bound = 1 / math.sqrt(features)
-        self.u = nn.Parameter(torch.empty(features).uniform_(-bound, bound))
-        self.w = nn.Parameter(torch.empty(features).uniform_(-bound, bound))
-        self.b = nn.Parameter(torch.empty(()).uniform_(-bound, bound))
+        super().__init__(features)
+        self.u = self.uniform_parameter(features)
+        self.w = self.uniform_parameter(features)
+        self.b = self.uniform_parameter()
 
     def _u_hat_and_wu(self) -> tuple[Tensor, Tensor]:
         r""":math:`\hat u` and :math:`w^\top \hat u = m(w^\top u) > -1`."""
@@ -92,13 +86,6 @@ class Planar(Bijector):
         wu_hat = F.softplus(wu) - 1
         norm = self.w.square().sum().clamp_min(torch.finfo(self.w.dtype).tiny)
         return self.u + (wu_hat - wu) * self.w / norm, wu_hat
-
-    def _check(self, x: Tensor) -> None:
-        batch_shape_of(x, 1, "Planar")
-        if x.shape[-1] != self.features:
-            raise ShapeError(
-                f"Planar was built for {self.features} features, got shape {tuple(x.shape)}."
-            )
 
     def _log_det(self, alpha: Tensor, wu_hat: Tensor) -> Tensor:
         """``log(1 + w^T u_hat tanh'(alpha + b))``, where ``alpha = w^T z``."""

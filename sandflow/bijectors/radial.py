@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors._vector import VectorBijector
 
 __all__ = ["Radial"]
 
 
-class Radial(Bijector):
+class Radial(VectorBijector):
     r"""Radial flow :math:`y = z + \frac{\beta}{\alpha + r}(z - z_0)`, :math:`r = \|z - z_0\|`.
 
     .. math::
@@ -47,25 +45,14 @@ class Radial(Bijector):
     """
 
     def __init__(self, features: int) -> None:
-        if features < 1:
-            raise ValueError(f"Radial needs features >= 1, got {features}")
-        super().__init__(event_dim=1)
-        self.features = features
-        bound = 1 / math.sqrt(features)
-        self.center = nn.Parameter(torch.empty(features).uniform_(-bound, bound))
-        self.alpha_raw = nn.Parameter(torch.empty(()).uniform_(-bound, bound))
-        self.beta_raw = nn.Parameter(torch.empty(()).uniform_(-bound, bound))
+        super().__init__(features)
+        self.center = self.uniform_parameter(features)
+        self.alpha_raw = self.uniform_parameter()
+        self.beta_raw = self.uniform_parameter()
 
     def _alpha_beta(self) -> tuple[Tensor, Tensor]:
         alpha = F.softplus(self.alpha_raw)
         return alpha, F.softplus(self.beta_raw) - alpha
-
-    def _check(self, x: Tensor) -> None:
-        batch_shape_of(x, 1, "Radial")
-        if x.shape[-1] != self.features:
-            raise ShapeError(
-                f"Radial was built for {self.features} features, got shape {tuple(x.shape)}."
-            )
 
     def _log_det(self, r: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
         stretch = torch.log1p(beta / (alpha + r))

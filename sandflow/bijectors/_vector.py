@@ -1,0 +1,39 @@
+"""Shared set-up of the single-layer vector flows (:class:`Planar`, :class:`Radial`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+
+__all__ = ["VectorBijector"]
+
+
+class VectorBijector(Bijector):
+    """A bijector on vectors of ``features`` entries (``event_dim=1``).
+
+    Args:
+        features: size of the last dimension of its inputs.
+    """
+
+    def __init__(self, features: int) -> None:
+        if features < 1:
+            raise ValueError(f"{type(self).__name__} needs features >= 1, got {features}")
+        super().__init__(event_dim=1)
+        self.features = features
+
+    def uniform_parameter(self, *shape: int) -> nn.Parameter:
+        """A parameter drawn from ``U(-1/sqrt(features), 1/sqrt(features))``."""
+        bound = 1 / math.sqrt(self.features)
+        return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+    def _check(self, x: Tensor) -> None:
+        name = type(self).__name__
+        batch_shape_of(x, 1, name)
+        if x.shape[-1] != self.features:
+            raise ShapeError(
+                f"{name} was built for {self.features} features, got shape {tuple(x.shape)}."
+            )
