@@ -15,7 +15,6 @@ from sandflow.bijectors import (
     AffineCoupling,
     Bijector,
     Chain,
-    ConditionalBijector,
     Conv1x1,
     Invert,
     MaskedAutoregressive,
@@ -58,9 +57,7 @@ class Flow(nn.Module):
     @property
     def context_features(self) -> int:
         """Number of context features (0 for an unconditional flow)."""
-        if isinstance(self.bijector, ConditionalBijector):
-            return self.bijector.context_features
-        return 0
+        return self.bijector.context_features
 
     @property
     def base(self) -> dist.Distribution:

@@ -2,16 +2,17 @@
 
 from sandflow.bijectors.actnorm import ActNorm
 from sandflow.bijectors.autoregressive import MaskedAutoregressive
-from sandflow.bijectors.base import Bijector, ConditionalBijector, Conditioned, ShapeError
+from sandflow.bijectors.base import Bijector, CheckedSettings, Conditioned, ShapeError
 from sandflow.bijectors.compose import Chain, Invert
 from sandflow.bijectors.conv1x1 import Conv1x1
-from sandflow.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from sandflow.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling, SplineCoupling
 from sandflow.bijectors.elementwise import Affine, Logit, Sigmoid
+from sandflow.bijectors.maps import ElementwiseMap, Shift, SoftClampedAffine, soft_clamp
 from sandflow.bijectors.multiscale import MultiscaleSplit
 from sandflow.bijectors.permute import Permute, Reverse
 from sandflow.bijectors.planar import Planar
 from sandflow.bijectors.radial import Radial
-from sandflow.bijectors.spline import SplineCoupling, rational_quadratic_spline
+from sandflow.bijectors.spline import RationalQuadraticSpline, rational_quadratic_spline
 from sandflow.bijectors.squeeze import Squeeze
 
 __all__ = [
@@ -21,9 +22,10 @@ __all__ = [
     "AffineCoupling",
     "Bijector",
     "Chain",
-    "ConditionalBijector",
+    "CheckedSettings",
     "Conditioned",
     "Conv1x1",
+    "ElementwiseMap",
     "Coupling",
     "Invert",
     "Logit",
@@ -32,10 +34,14 @@ __all__ = [
     "Permute",
     "Planar",
     "Radial",
+    "RationalQuadraticSpline",
     "Reverse",
     "ShapeError",
+    "Shift",
     "Sigmoid",
+    "SoftClampedAffine",
     "SplineCoupling",
     "Squeeze",
     "rational_quadratic_spline",
+    "soft_clamp",
 ]

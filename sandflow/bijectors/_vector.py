@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of
 
 __all__ = ["VectorBijector"]
 
@@ -31,9 +31,4 @@ class VectorBijector(Bijector):
         return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
     def _check(self, x: Tensor) -> None:
-        name = type(self).__name__
-        batch_shape_of(x, 1, name)
-        if x.shape[-1] != self.features:
-            raise ShapeError(
-                f"{name} was built for {self.features} features, got shape {tuple(x.shape)}."
-            )
+        batch_shape_of(x, 1, type(self).__name__, self.features)

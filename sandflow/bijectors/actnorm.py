@@ -59,10 +59,12 @@ class ActNorm(Affine):
         self.log_scale.copy_(std.clamp_min(1e-6).log().view(self.log_scale.shape))
         self.initialized.fill_(True)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         if not self.initialized:
             self.initialize(y)
-        return super().inverse_and_log_det(y)
+        return super().inverse_and_log_det(y, context)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, event_dim={self.event_dim}"

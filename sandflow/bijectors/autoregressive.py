@@ -7,17 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import ConditionalBijector, ShapeError, batch_shape_of
-from sandflow.bijectors.coupling import soft_clamp
-from sandflow.bijectors.spline import rational_quadratic_spline
+from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of
+from sandflow.bijectors.maps import ElementwiseMap, SoftClampedAffine
+from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.made import MADE
 
 __all__ = ["MaskedAutoregressive"]
 
-TRANSFORMS = ("affine", "spline")
 
-
-class MaskedAutoregressive(ConditionalBijector):
+class MaskedAutoregressive(CheckedSettings, Bijector):
     r"""Autoregressive map :math:`x_i = \tau(u_i; \theta_i(x_{<i}, c))` (MAF) or its IAF mirror.
 
     Forward is the sampling direction, noise :math:`u` to data :math:`x`. A
@@ -39,19 +37,21 @@ class MaskedAutoregressive(ConditionalBijector):
 
     The sequential direction runs the network :math:`D` times; after pass
     :math:`k` the first :math:`k` features (in order) are exact, so the result
-    is exact, gradients included. The elementwise map :math:`\tau` is affine,
+    is exact, gradients included. The elementwise map :math:`\tau` is an
+    :class:`~sandflow.bijectors.maps.ElementwiseMap`, the same objects that
+    coupling layers take: ``"affine"`` (the default) is
     :math:`\tau(u) = u\,e^{s} + m` with the log-scale soft-clamped to
-    :math:`(-b, b)` (``log_scale_bound``), or a rational-quadratic spline with
-    identity tails (``transform="spline"``, see
-    :func:`~sandflow.bijectors.spline.rational_quadratic_spline`). The last
-    layer of the network starts at zero, so the layer starts as the identity.
+    :math:`(-b, b)` (``log_scale_bound``), ``"spline"`` a rational-quadratic
+    spline with identity tails (``bins``, ``bound``), and any map object may be
+    passed instead. The last layer of the network starts at zero, so the layer
+    starts as the identity.
 
     Args:
         features: number of features :math:`D` (``event_dim=1``).
         hidden: hidden sizes of the MADE network.
         context: number of context features (0: unconditional).
         iaf: condition on the noise (fast sampling) instead of the data.
-        transform: ``"affine"`` or ``"spline"``.
+        transform: ``"affine"``, ``"spline"`` or an elementwise map object.
         bins: number of spline bins (``transform="spline"``).
         bound: half-width of the spline interval (``transform="spline"``).
         log_scale_bound: soft bound of the affine log-scale.
@@ -79,20 +79,26 @@ class MaskedAutoregressive(ConditionalBijector):
         hidden: Sequence[int] = (256, 256),
         context: int = 0,
         iaf: bool = False,
-        transform: str = "affine",
+        transform: str | ElementwiseMap = "affine",
         bins: int = 8,
         bound: float = 5.0,
         log_scale_bound: float = 3.0,
         order: Sequence[int] | Tensor | None = None,
     ) -> None:
-        if transform not in TRANSFORMS:
-            raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
-        if transform == "spline" and (not isinstance(bins, int) or bins < 1):
-            raise ValueError(f"a spline needs bins >= 1, got {bins!r}")
-        super().__init__(context=context, event_dim=1)
-        self.features, self.iaf, self.transform = features, iaf, transform
-        self.bins, self.bound, self.log_scale_bound = bins, float(bound), float(log_scale_bound)
-        self.num_params = 2 if transform == "affine" else 3 * bins - 1
+        if not isinstance(features, int) or features < 1:
+            raise ValueError(f"MaskedAutoregressive needs features >= 1, got {features!r}")
+        if transform == "affine":
+            transform = SoftClampedAffine(log_scale_bound)
+        elif transform == "spline":
+            transform = RationalQuadraticSpline(bins, bound)
+        elif not isinstance(transform, ElementwiseMap):
+            raise ValueError(
+                "transform must be one of 'affine', 'spline' or an ElementwiseMap, "
+                f"got {transform!r}"
+            )
+        super().__init__(event_dim=1, context_features=context)
+        self.features, self.iaf, self.transform = features, bool(iaf), transform
+        self.num_params = transform.params_per_feature
         self.made = MADE(
             features, self.num_params, tuple(hidden), context=context, order=order, zero_last=True
         )
@@ -104,33 +110,39 @@ class MaskedAutoregressive(ConditionalBijector):
         return self.made(v).unflatten(-1, (self.num_params, self.features)).transpose(-1, -2)
 
     def _tau(self, v: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        """The elementwise map (noise to data, or back) and its summed log-det."""
-        if self.transform == "spline":
-            out, log_det = rational_quadratic_spline(v, params, bound=self.bound, inverse=inverse)
-            return out, log_det.sum(-1)
-        raw_log_scale, shift = params.unbind(-1)
-        log_scale = soft_clamp(raw_log_scale, self.log_scale_bound)
-        if inverse:
-            return (v - shift) * torch.exp(-log_scale), -log_scale.sum(-1)
-        return v * torch.exp(log_scale) + shift, log_scale.sum(-1)
+        """The elementwise map (noise to data, or back) and its log-det summed over features."""
+        out, log_det = (self.transform.inverse if inverse else self.transform.forward)(v, params)
+        return out, v.new_zeros(v.shape[:-1]) if log_det is None else log_det.sum(-1)
 
-    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
-        batch_shape_of(x, 1, type(self).__name__)
-        if x.shape[-1] != self.features:
-            raise ShapeError(
-                f"{type(self).__name__} was built for {self.features} features, "
-                f"got shape {tuple(x.shape)}."
-            )
-        context = self._context_for(x, context)
-        if inverse != self.iaf:  # the network reads this direction's input: one pass
-            return self._tau(x, self._params(x, context), inverse)
-        out = torch.zeros_like(x)
+    def _sequential(
+        self, v: Tensor, context: Tensor | None, inverse: bool
+    ) -> tuple[Tensor, Tensor]:
+        """The direction whose network reads its own output: ``features`` passes."""
+        out = torch.zeros_like(v)
         for _ in range(self.features):
-            out, log_det = self._tau(x, self._params(out, context), inverse)
+            out, log_det = self._tau(v, self._params(out, context), inverse)
         return out, log_det
 
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        batch_shape_of(x, 1, type(self).__name__, self.features)
+        context = self._context_for(x, context)
+        if self.iaf:  # the network reads the noise: one pass
+            return self._tau(x, self._params(x, context), inverse=False)
+        return self._sequential(x, context, inverse=False)
+
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        batch_shape_of(y, 1, type(self).__name__, self.features)
+        context = self._context_for(y, context)
+        if not self.iaf:  # the network reads the data: one pass
+            return self._tau(y, self._params(y, context), inverse=True)
+        return self._sequential(y, context, inverse=True)
+
+    def settings(self) -> dict[str, bool | int | float]:
+        return {"iaf": self.iaf}
+
     def extra_repr(self) -> str:
-        return (
-            f"features={self.features}, iaf={self.iaf}, transform={self.transform!r}, "
-            + super().extra_repr()
-        )
+        return f"features={self.features}, iaf={self.iaf}, " + super().extra_repr()

@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 
 import torch
+from pyro.distributions.conditional import ConditionalTransform
 from pyro.distributions.torch_transform import TransformModule
 from torch import Tensor
-from torch.distributions import constraints
+from torch.distributions import Transform, constraints
 
 __all__ = [
     "Bijector",
-    "ConditionalBijector",
+    "CheckedSettings",
     "Conditioned",
     "ShapeError",
     "batch_shape_of",
-    "one_pass",
     "sum_rightmost",
     "with_event_dim",
 ]
@@ -25,16 +25,29 @@ class ShapeError(ValueError):
     """An input whose shape does not fit a bijector; the message says how to fix it."""
 
 
-def batch_shape_of(x: Tensor, event_dim: int, name: str = "bijector") -> torch.Size:
-    """The batch shape ``x.shape[:x.dim() - event_dim]``, after checking ``x`` has the event dims.
+def batch_shape_of(
+    x: Tensor, event_dim: int, name: str = "bijector", size: int | None = None
+) -> torch.Size:
+    """The batch shape ``x.shape[:x.dim() - event_dim]``, after checking the event of ``x``.
+
+    The one shape check of the bijectors: ``x`` must have ``event_dim`` event
+    dimensions and, when ``size`` is given, ``size`` entries along the first
+    of them (dim ``-event_dim``: the features of a vector, the channels of an
+    image).
 
     Raises:
-        ShapeError: if ``x`` has fewer than ``event_dim`` dimensions.
+        ShapeError: naming ``name``, the shape received and the one expected.
     """
     if x.dim() < event_dim:
         raise ShapeError(
             f"{name} has event_dim={event_dim} but got a tensor of shape {tuple(x.shape)} "
             f"with only {x.dim()} dimension(s); add the missing event dimensions."
+        )
+    if size is not None and x.shape[-event_dim] != size:
+        raise ShapeError(
+            f"{name} was built for {size} features along dim {-event_dim} (event_dim="
+            f"{event_dim}), got shape {tuple(x.shape)}; rebuild it for "
+            f"{x.shape[-event_dim]} or reshape the input."
         )
     return x.shape[: x.dim() - event_dim]
 
@@ -54,18 +67,59 @@ def sum_rightmost(x: Tensor, n: int) -> Tensor:
     return x.sum(tuple(range(-n, 0))) if n > 0 else x
 
 
-class Bijector(TransformModule):
-    r"""A differentiable bijection :math:`y = f(x)` with a tractable log-Jacobian determinant.
+class CheckedSettings:
+    """Mixin for modules whose constructor settings define the map: saved and checked on load.
 
-    A subclass implements two single-pass primitives::
+    A subclass implements :meth:`settings`, a dict of numbers (bools, ints,
+    floats) such as a direction flag, a bound or a number of bins. They travel
+    in ``state_dict()`` as the module's extra state, a float64 tensor (so the
+    state dict holds tensors only and loads with ``torch.load(weights_only=True)``),
+    and loading a checkpoint saved with other settings raises a ``ValueError``
+    naming each one, instead of silently running another map with the same
+    weights.
+    """
 
-        forward_and_log_det(x) -> (y, log|det J_f(x)|)
-        inverse_and_log_det(y) -> (x, log|det J_{f^{-1}}(y)|)
+    def settings(self) -> dict[str, bool | int | float]:
+        """What defines the map beyond its parameters and buffers."""
+        raise NotImplementedError
 
-    Everything else is derived from them: ``bij(x)`` (forward), ``bij.inv(y)``,
-    ``bij.log_abs_det_jacobian(x, y)``, so a bijector works wherever a
-    :class:`torch.distributions.Transform` does (Pyro's and torch's
-    ``TransformedDistribution``, ``pyro.module``, autoguides).
+    def get_extra_state(self) -> Tensor:
+        return torch.tensor([float(v) for v in self.settings().values()], dtype=torch.float64)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        mine = self.settings()
+        saved = state.tolist() if isinstance(state, Tensor) else []
+        if len(saved) != len(mine):
+            raise ValueError(
+                f"cannot load this checkpoint into {type(self).__name__}: it holds "
+                f"{len(saved)} settings, {type(self).__name__} has {len(mine)} ({sorted(mine)})."
+            )
+        differ = [
+            f"{key}={type(value)(old)!r} in the checkpoint but {value!r} here"
+            for (key, value), old in zip(mine.items(), saved, strict=True)
+            if float(value) != old
+        ]
+        if differ:
+            raise ValueError(
+                f"cannot load this checkpoint into {type(self).__name__}: {'; '.join(differ)}. "
+                "Rebuild the model with the checkpoint's settings."
+            )
+
+
+class Bijector(TransformModule, ConditionalTransform):
+    r"""A differentiable bijection :math:`y = f(x; c)` with a tractable log-Jacobian determinant.
+
+    A subclass implements two single-pass primitives, each with an optional
+    context :math:`c`::
+
+        forward_and_log_det(x, context=None) -> (y, log|det J_f(x)|)
+        inverse_and_log_det(y, context=None) -> (x, log|det J_{f^{-1}}(y)|)
+
+    That is the one way to write a bijector. Everything else is derived from
+    them: ``bij(x)`` (forward), ``bij.inv(y)``, ``bij.log_abs_det_jacobian(x,
+    y)``, so a bijector works wherever a :class:`torch.distributions.Transform`
+    does (Pyro's and torch's ``TransformedDistribution``, ``pyro.module``,
+    autoguides).
 
     Contract:
 
@@ -80,6 +134,13 @@ class Bijector(TransformModule):
     * **Shapes.** A bijector that reshapes its event overrides
       :meth:`forward_shape` and :meth:`inverse_shape`; the rank of the event
       never changes.
+    * **Context.** ``context_features`` is the size of the last dimension of
+      the context (0, the default, for an unconditional bijector, which
+      ignores ``context``). A conditional bijector is a Pyro
+      ``ConditionalTransform``: :meth:`condition` binds a context and returns a
+      bijector of ``x`` alone, so Pyro's ``ConditionalTransformedDistribution``
+      and ``bij.inv.condition(c)`` work unchanged. The context's batch shape
+      broadcasts to the input's.
     * **Caching.** With ``cache_size=1`` (torch's own mechanism) a forward or
       inverse call stores ``(x, y, log_det)`` so that a following
       ``log_abs_det_jacobian(x, y)`` on the same tensors is free. The default,
@@ -88,23 +149,31 @@ class Bijector(TransformModule):
     Args:
         event_dim: number of rightmost dimensions forming one event.
         cache_size: 0 (no cache) or 1 (remember the last pair), as in torch.
+        context_features: size of the context's last dimension (0: none).
     """
 
     bijective = True
     event_dim: int = 0
 
-    def __init__(self, event_dim: int = 0, cache_size: int = 0) -> None:
+    def __init__(self, event_dim: int = 0, cache_size: int = 0, context_features: int = 0) -> None:
+        if not isinstance(context_features, int) or context_features < 0:
+            raise ValueError(f"context must be a non-negative int, got {context_features!r}")
         super().__init__(cache_size=cache_size)
         self.event_dim = event_dim
+        self.context_features = context_features
         self._cached_log_det: Tensor | None = None
 
     # -- the two primitives -------------------------------------------------
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Map noise to data: return ``y = f(x)`` and ``log|det J_f(x)|``."""
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Map noise to data: return ``y = f(x; c)`` and ``log|det J_f(x)|``."""
         raise NotImplementedError
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Map data to noise: return ``x = f^{-1}(y)`` and ``log|det J_{f^{-1}}(y)|``."""
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Map data to noise: return ``x = f^{-1}(y; c)`` and ``log|det J_{f^{-1}}(y)|``."""
         raise NotImplementedError
 
     # -- derived torch.distributions.Transform interface -------------------------
@@ -137,6 +206,18 @@ class Bijector(TransformModule):
         self._cached_x_y, self._cached_log_det = (x, y), -log_det
         return x
 
+    @property
+    def inv(self) -> Transform:
+        """The inverse map: torch's inverse transform, or :class:`Invert` for a conditional one.
+
+        ``bij.inv.condition(c)`` is the inverse of ``bij.condition(c)``.
+        """
+        if self.context_features:
+            from sandflow.bijectors.compose import Invert
+
+            return Invert(self)
+        return super().inv
+
     def inverse_and_log_det_cached(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`inverse_and_log_det`, free when ``y`` is the output of the last cached call.
 
@@ -161,73 +242,46 @@ class Bijector(TransformModule):
         self._cached_x_y, self._cached_log_det = (None, None), None
         return self
 
+    # -- context --------------------------------------------------------------
     def condition(self, context: Tensor) -> Bijector:
-        """The bijector given a context; unconditional bijectors ignore it and return self."""
-        return self
+        """Bind ``context`` (shape ``(..., context_features)``): a bijector of ``x`` alone.
 
-    def extra_repr(self) -> str:
-        return f"event_dim={self.event_dim}"
-
-
-class ConditionalBijector(Bijector):
-    """A bijector whose parameters depend on a context tensor of ``context`` features.
-
-    Its primitives take ``(x, context=None)``. A subclass implements both
-    directions in one method, ``_map(x, context, inverse)``, or overrides
-    the two primitives; ``context`` is ``None`` for an unconditional instance
-    (``context=0``) and otherwise broadcast to the batch shape of ``x`` (see
-    ``_context_for``). :meth:`condition` returns a plain :class:`Bijector` with the
-    context bound, as Pyro's ``ConditionalTransformModule`` does.
-
-    Args:
-        context: number of context features (0: unconditional).
-        event_dim: number of rightmost dimensions forming one event.
-    """
-
-    def __init__(self, context: int = 0, event_dim: int = 0) -> None:
-        super().__init__(event_dim=event_dim)
-        self.context_features = int(context)
-
-    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
-        """One pass in either direction: ``(f(x), log|det J_f(x)|)`` or the inverse's."""
-        raise NotImplementedError
-
-    def forward_and_log_det(
-        self, x: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._map(x, context, inverse=False)
-
-    def inverse_and_log_det(
-        self, y: Tensor, context: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        return self._map(y, context, inverse=True)
-
-    def condition(self, context: Tensor) -> Bijector:
-        """Bind ``context`` (shape ``(..., context)``), returning an unconditional bijector.
-
-        A bijector built with ``context=0`` ignores the context and returns itself.
+        An unconditional bijector ignores the context and returns itself.
         """
         if self.context_features == 0:
             return self
+        self._check_context(context)
+        return Conditioned(self, context)
+
+    def _check_context(self, context: object) -> None:
         if not isinstance(context, Tensor) or context.dim() == 0:
-            raise ShapeError("context must be a tensor of shape (..., context_features)")
+            raise ShapeError(
+                f"{type(self).__name__} needs a context tensor of shape (..., "
+                f"{self.context_features}), got {type(context).__name__}"
+                + (f" of shape {tuple(context.shape)}" if isinstance(context, Tensor) else "")
+            )
         if context.shape[-1] != self.context_features:
             raise ShapeError(
                 f"{type(self).__name__} expects a context with {self.context_features} "
                 f"features in its last dimension, got shape {tuple(context.shape)}."
             )
-        return Conditioned(self, context)
 
     def _context_for(self, x: Tensor, context: Tensor | None) -> Tensor | None:
-        """Check ``context`` against the bijector and broadcast it to the batch shape of ``x``."""
+        """Check ``context`` against the bijector and broadcast it to the batch shape of ``x``.
+
+        ``None`` for an unconditional bijector, whatever it was given.
+        """
         if self.context_features == 0:
             return None
         if context is None:
             raise ValueError(
                 f"{type(self).__name__} is conditional (context={self.context_features}); "
-                "call .condition(context) first, or flow(context) for a Flow."
+                "pass context= or call .condition(context) first (flow(context) for a Flow)."
             )
-        batch = batch_shape_of(x, self.event_dim, type(self).__name__)
+        self._check_context(context)
+        batch = x.shape[: x.dim() - self.event_dim]
+        if context.shape[:-1] == batch:
+            return context
         try:
             shape = torch.broadcast_shapes(batch, context.shape[:-1])
         except RuntimeError as error:
@@ -243,26 +297,43 @@ class ConditionalBijector(Bijector):
         return context.expand(*batch, self.context_features)
 
     def extra_repr(self) -> str:
-        return f"event_dim={self.event_dim}, context={self.context_features}"
+        if self.context_features:
+            return f"event_dim={self.event_dim}, context={self.context_features}"
+        return f"event_dim={self.event_dim}"
 
 
 class Conditioned(Bijector):
-    """A :class:`ConditionalBijector` with its context bound: ``f(x; c)`` as a function of ``x``.
+    """A conditional bijector with its context bound: ``f(x; c)`` as a function of ``x``.
+
+    The context is a (non-persistent) buffer, so ``.to(device)`` moves it
+    with the bijector's parameters.
 
     Args:
         bijector: the conditional bijector.
         context: the context tensor, broadcast against the batch of each input.
     """
 
-    def __init__(self, bijector: ConditionalBijector, context: Tensor) -> None:
+    def __init__(self, bijector: Bijector, context: Tensor) -> None:
         super().__init__(event_dim=bijector.event_dim)
         self.bijector = bijector
-        self.context = context
+        self.register_buffer("context", context, persistent=False)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    @constraints.dependent_property(is_discrete=False)
+    def domain(self) -> constraints.Constraint:
+        return self.bijector.domain
+
+    @constraints.dependent_property(is_discrete=False)
+    def codomain(self) -> constraints.Constraint:
+        return self.bijector.codomain
+
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self.bijector.forward_and_log_det(x, self.context)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self.bijector.inverse_and_log_det(y, self.context)
 
     def forward_shape(self, shape: torch.Size) -> torch.Size:
@@ -270,14 +341,3 @@ class Conditioned(Bijector):
 
     def inverse_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.inverse_shape(shape)
-
-
-def one_pass(
-    bijector: Bijector, x: Tensor, context: Tensor | None = None, inverse: bool = False
-) -> tuple[Tensor, Tensor]:
-    """One forward (or inverse) pass of ``bijector``, handing ``context`` to conditional ones."""
-    if isinstance(bijector, ConditionalBijector):
-        if inverse:
-            return bijector.inverse_and_log_det(x, context)
-        return bijector.forward_and_log_det(x, context)
-    return bijector.inverse_and_log_det(x) if inverse else bijector.forward_and_log_det(x)

@@ -10,10 +10,8 @@ from torch.distributions import constraints
 
 from sandflow.bijectors.base import (
     Bijector,
-    ConditionalBijector,
     ShapeError,
     batch_shape_of,
-    one_pass,
     sum_rightmost,
     with_event_dim,
 )
@@ -25,7 +23,7 @@ def _describe(i: int, part: Bijector) -> str:
     return f"part {i} ({type(part).__name__}, event_dim={part.event_dim})"
 
 
-class Chain(ConditionalBijector):
+class Chain(Bijector):
     r"""Composition :math:`f = f_n \circ \dots \circ f_1`: ``Chain([a, b, c])`` applies ``a`` first.
 
     .. math::
@@ -57,12 +55,12 @@ class Chain(ConditionalBijector):
                     f"Chain part {i} is a {type(part).__name__}, not a sandflow Bijector; "
                     "subclass Bijector (forward_and_log_det, inverse_and_log_det) to chain it."
                 )
-        contexts = {p.context_features for p in parts if isinstance(p, ConditionalBijector)} - {0}
+        contexts = {p.context_features for p in parts} - {0}
         if len(contexts) > 1:
             raise ValueError(f"Chain parts expect different context sizes {sorted(contexts)}")
         super().__init__(
-            context=contexts.pop() if contexts else 0,
             event_dim=max((p.event_dim for p in parts), default=0),
+            context_features=contexts.pop() if contexts else 0,
         )
         self.parts = nn.ModuleList(parts)
 
@@ -78,16 +76,30 @@ class Chain(ConditionalBijector):
             return super().codomain
         return with_event_dim(self.parts[-1].codomain, self.event_dim)
 
-    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self._run(x, context, range(len(self.parts)), "forward")
+
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self._run(y, context, range(len(self.parts) - 1, -1, -1), "inverse")
+
+    def _run(
+        self, x: Tensor, context: Tensor | None, indices: range, direction: str
+    ) -> tuple[Tensor, Tensor]:
+        """Apply the parts in ``indices`` order, summing their log-dets onto the chain's event."""
         batch_shape_of(x, self.event_dim, "Chain")
         total: Tensor | None = None
-        indices = range(len(self.parts) - 1, -1, -1) if inverse else range(len(self.parts))
         for step, i in enumerate(indices):
             part = self.parts[i]
             try:
-                x, log_det = one_pass(part, x, context, inverse)
+                if direction == "forward":
+                    x, log_det = part.forward_and_log_det(x, context)
+                else:
+                    x, log_det = part.inverse_and_log_det(x, context)
             except ShapeError as error:
-                direction = "inverse" if inverse else "forward"
                 previous = (
                     _describe(indices[step - 1], self.parts[indices[step - 1]])
                     if step
@@ -123,7 +135,7 @@ class Chain(ConditionalBijector):
         return self.parts[index]
 
 
-class Invert(ConditionalBijector):
+class Invert(Bijector):
     r"""The inverse bijector :math:`f^{-1}`: forward and inverse swap, and so do their log-dets.
 
     Unlike ``bij.inv`` (a plain torch transform), ``Invert(bij)`` is a
@@ -141,8 +153,7 @@ class Invert(ConditionalBijector):
     """
 
     def __init__(self, bijector: Bijector) -> None:
-        context = bijector.context_features if isinstance(bijector, ConditionalBijector) else 0
-        super().__init__(context=context, event_dim=bijector.event_dim)
+        super().__init__(event_dim=bijector.event_dim, context_features=bijector.context_features)
         self.bijector = bijector
 
     @constraints.dependent_property(is_discrete=False)
@@ -153,8 +164,20 @@ class Invert(ConditionalBijector):
     def codomain(self) -> constraints.Constraint:
         return self.bijector.domain
 
-    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
-        return one_pass(self.bijector, x, context, inverse=not inverse)
+    @property
+    def inv(self) -> Bijector:
+        """The inverted bijector itself."""
+        return self.bijector
+
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self.bijector.inverse_and_log_det(x, context)
+
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self.bijector.forward_and_log_det(y, context)
 
     def forward_shape(self, shape: torch.Size) -> torch.Size:
         return self.bijector.inverse_shape(shape)

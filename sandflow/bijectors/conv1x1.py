@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of
 
 __all__ = ["Conv1x1"]
 
@@ -55,18 +55,20 @@ class Conv1x1(Bijector):
             raise ValueError("Conv1x1 needs event_dim >= 1")
         super().__init__(event_dim=event_dim)
         self.channels, self.lu = channels, lu
-        rotation = torch.linalg.qr(torch.randn(channels, channels))[0]
+        # Parameters are made contiguous: Pyro's param store keeps a contiguous copy of a
+        # strided one, and the optimiser would then train a tensor the layer never reads.
+        rotation = torch.linalg.qr(torch.randn(channels, channels))[0].contiguous()
         if not lu:
             self.weight = nn.Parameter(rotation)
             return
         permutation, lower, upper = torch.linalg.lu(rotation)
         diagonal = upper.diagonal()
-        self.register_buffer("permutation", permutation)
+        self.register_buffer("permutation", permutation.contiguous())
         self.register_buffer("diagonal_sign", diagonal.sign())
         self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
-        self.lower = nn.Parameter(lower * self.lower_mask)
-        self.upper = nn.Parameter(upper.triu(1))
-        self.log_diagonal = nn.Parameter(diagonal.abs().log())
+        self.lower = nn.Parameter((lower * self.lower_mask).contiguous())
+        self.upper = nn.Parameter(upper.triu(1).contiguous())
+        self.log_diagonal = nn.Parameter(diagonal.abs().log().contiguous())
 
     def _factors(self) -> tuple[Tensor, Tensor]:
         eye = torch.eye(self.channels, dtype=self.lower.dtype, device=self.lower.device)
@@ -97,12 +99,7 @@ class Conv1x1(Bijector):
         return torch.linalg.slogdet(self.weight)[1]
 
     def _mix(self, x: Tensor, matrix: Tensor, sign: float) -> tuple[Tensor, Tensor]:
-        batch = batch_shape_of(x, self.event_dim, "Conv1x1")
-        if x.shape[-self.event_dim] != self.channels:
-            raise ShapeError(
-                f"Conv1x1 mixes {self.channels} channels along dim {-self.event_dim}, "
-                f"got shape {tuple(x.shape)}."
-            )
+        batch = batch_shape_of(x, self.event_dim, "Conv1x1", self.channels)
         positions = math.prod(x.shape[x.dim() - self.event_dim + 1 :])
         if self.event_dim == 1:
             y = x @ matrix.T
@@ -112,10 +109,14 @@ class Conv1x1(Bijector):
         log_det = sign * positions * self._log_det_per_position()
         return y, log_det.expand(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self._mix(x, self.matrix(), 1.0)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self._mix(y, self.inverse_matrix(), -1.0)
 
     def extra_repr(self) -> str:

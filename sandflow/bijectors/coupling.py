@@ -1,4 +1,4 @@
-"""Coupling layers: :class:`AffineCoupling` (RealNVP, Glow) and :class:`AdditiveCoupling` (NICE)."""
+"""Coupling layers: affine (RealNVP, Glow), additive (NICE) and spline (NSF) couplings."""
 
 from __future__ import annotations
 
@@ -7,52 +7,57 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import ConditionalBijector, ShapeError, batch_shape_of, sum_rightmost
+from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of, sum_rightmost
+from sandflow.bijectors.maps import ElementwiseMap, Shift, SoftClampedAffine
+from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.conv import ConvNet
 from sandflow.nn.mlp import MLP
 
-__all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling", "soft_clamp"]
+__all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling", "SplineCoupling"]
 
 
-def soft_clamp(x: Tensor, bound: float) -> Tensor:
-    """``bound * tanh(x / |bound|)``: ``sign(bound) x`` near 0, bounded by ``+-|bound|``."""
-    return torch.tanh(x / abs(bound)) * bound
-
-
-class Coupling(ConditionalBijector):
+class Coupling(CheckedSettings, Bijector):
     r"""Coupling layer: :math:`y_A = x_A`, :math:`y_B = \tau(x_B; \theta(x_A, c))`.
 
     The split axis (features of a vector, ``event_dim=1``; channels of an
     image, ``event_dim=3``) is cut into a conditioning half :math:`A` (the
     first ``features // 2`` entries, or the last ones with ``swap=True``) and a
     transformed half :math:`B`. A conditioner network maps :math:`x_A` and the
-    optional context :math:`c` to the parameters :math:`\theta` of an
-    elementwise bijection :math:`\tau`, so the Jacobian is triangular and
+    optional context :math:`c` to the parameters :math:`\theta` of the
+    elementwise map :math:`\tau` (``transform``, an
+    :class:`~sandflow.bijectors.maps.ElementwiseMap`), so the Jacobian is
+    triangular and
 
     .. math::
         \log|\det J| = \sum_{i \in B} \log|\partial \tau / \partial x_i|.
 
-    Subclasses set ``params_per_feature`` and implement :meth:`transform`.
     The default conditioner is an :class:`~sandflow.nn.MLP` for vectors and a
     :class:`~sandflow.nn.ConvNet` for images (context broadcast over pixels),
-    its last layer at zero so that the layer starts near the identity.
+    its last layer at zero so that the layer starts as the identity.
 
     Args:
         features: size of the split axis.
+        transform: the elementwise map :math:`\tau`.
         hidden: hidden sizes of the MLP conditioner (an int for the ConvNet).
         context: number of context features (0: unconditional).
         swap: condition on the second half and transform the first.
         event_dim: 1 for vectors, 3 for ``(C, H, W)`` images.
         conditioner: a custom network from ``(..., n_A + context)`` (or
-            ``(..., n_A + context, H, W)``) to ``params_per_feature * n_B``
-            entries along the split axis.
-    """
+            ``(..., n_A + context, H, W)``) to ``P * n_B`` entries along the
+            split axis (``P = transform.params_per_feature``; block ``p``
+            holds parameter ``p`` of every entry).
 
-    params_per_feature: int = 1
+    Example:
+        >>> from sandflow.bijectors.maps import Shift
+        >>> layer = Coupling(4, Shift(), hidden=(8,))
+        >>> layer.forward_and_log_det(torch.ones(4))
+        (tensor([1., 1., 1., 1.], grad_fn=<CatBackward0>), tensor(0.))
+    """
 
     def __init__(
         self,
         features: int,
+        transform: ElementwiseMap,
         *,
         hidden: Sequence[int] | int = (256, 256),
         context: int = 0,
@@ -62,13 +67,20 @@ class Coupling(ConditionalBijector):
     ) -> None:
         if event_dim not in (1, 3):
             raise ValueError(f"coupling layers take event_dim 1 or 3, got {event_dim}")
-        if features < 2:
+        if not isinstance(features, int) or features < 2:
             raise ValueError(f"a coupling layer needs at least 2 features to split, got {features}")
-        super().__init__(context=context, event_dim=event_dim)
+        if not isinstance(transform, ElementwiseMap):
+            raise TypeError(
+                f"transform must be an ElementwiseMap (SoftClampedAffine, Shift, "
+                f"RationalQuadraticSpline), got {type(transform).__name__}"
+            )
+        super().__init__(event_dim=event_dim, context_features=context)
         self.features, self.swap = features, swap
         first = features // 2
         self.sizes = (first, features - first)
         self.conditioned, self.transformed = self.sizes[::-1] if swap else self.sizes
+        self.transform = transform
+        self.params_per_feature = transform.params_per_feature
         out = self.params_per_feature * self.transformed
         if conditioner is None:
             if event_dim == 1:
@@ -79,33 +91,9 @@ class Coupling(ConditionalBijector):
                 conditioner = ConvNet(self.conditioned + context, out, hidden)
         self.conditioner = conditioner
 
-    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
-        r"""Apply :math:`\tau` (or its inverse) elementwise.
-
-        Args:
-            x: the transformed half, shape ``(..., n_B, *spatial)``.
-            params: shape ``(..., params_per_feature, n_B, *spatial)``.
-            inverse: apply :math:`\tau^{-1}`.
-
-        Returns:
-            The new half and the elementwise log-det of the direction taken
-            (``None`` for a volume-preserving map).
-        """
-        raise NotImplementedError
-
-    def pass_through(
-        self, x: Tensor, context: Tensor | None, inverse: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        """The map applied to the conditioning half: the identity here (see MultiscaleSplit)."""
-        return x, None
-
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        batch_shape_of(x, self.event_dim, type(self).__name__)
-        if x.shape[-self.event_dim] != self.features:
-            raise ShapeError(
-                f"{type(self).__name__} was built for {self.features} features along dim "
-                f"{-self.event_dim}, got shape {tuple(x.shape)}."
-            )
+        """The conditioning and the transformed halves of ``x``."""
+        batch_shape_of(x, self.event_dim, type(self).__name__, self.features)
         a, b = x.split(self.sizes, dim=-self.event_dim)
         return (b, a) if self.swap else (a, b)
 
@@ -113,30 +101,35 @@ class Coupling(ConditionalBijector):
         return torch.cat((b, a) if self.swap else (a, b), dim=-self.event_dim)
 
     def _params(self, a: Tensor, context: Tensor | None) -> Tensor:
+        """The map's parameters from the conditioning half: ``b.shape + (P,)``."""
         if context is not None:
             if self.event_dim == 3:
                 context = context[..., None, None].expand(*context.shape, *a.shape[-2:])
             a = torch.cat((a, context), dim=-self.event_dim)
-        h = self.conditioner(a)
-        return h.unflatten(-self.event_dim, (self.params_per_feature, self.transformed))
+        h = self.conditioner(a).unflatten(-self.event_dim, (self.params_per_feature, -1))
+        return h.movedim(-self.event_dim - 1, -1)
 
-    def _map(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
-        a, b = self._split(x)
-        context = self._context_for(x, context)
-        log_det_a = None
-        if not inverse:
-            a, log_det_a = self.pass_through(a, context, inverse)
-        b, log_det = self.transform(b, self._params(a, context), inverse)
-        out_a = a
-        if inverse:
-            out_a, log_det_a = self.pass_through(a, context, inverse)
+    def _log_det(self, x: Tensor, log_det: Tensor | None) -> Tensor:
         if log_det is None:
-            total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
-        else:
-            total = sum_rightmost(log_det, self.event_dim)
-        if log_det_a is not None:
-            total = total + log_det_a
-        return self._merge(out_a, b), total
+            return x.new_zeros(x.shape[: x.dim() - self.event_dim])
+        return sum_rightmost(log_det, self.event_dim)
+
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        a, b = self._split(x)
+        b, log_det = self.transform.forward(b, self._params(a, self._context_for(x, context)))
+        return self._merge(a, b), self._log_det(x, log_det)
+
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        a, b = self._split(y)
+        b, log_det = self.transform.inverse(b, self._params(a, self._context_for(y, context)))
+        return self._merge(a, b), self._log_det(y, log_det)
+
+    def settings(self) -> dict[str, bool | int | float]:
+        return {"swap": self.swap}
 
     def extra_repr(self) -> str:
         return f"features={self.features}, swap={self.swap}, " + super().extra_repr()
@@ -150,9 +143,11 @@ class AffineCoupling(Coupling):
         s = b \tanh(\tilde s / b),
 
     where the raw log-scale :math:`\tilde s` of the conditioner is soft-clamped
-    to :math:`(-b, b)` (``bound``, 3 by default) so that no layer can blow up,
-    and a zero-initialised conditioner makes the layer start as the identity.
-    See :class:`Coupling` for the split, the conditioner and the arguments.
+    to :math:`(-b, b)` (``bound``, 3 by default; see
+    :class:`~sandflow.bijectors.maps.SoftClampedAffine`) so that no layer can
+    blow up, and a zero-initialised conditioner makes the layer start as the
+    identity. See :class:`Coupling` for the split, the conditioner and the
+    arguments.
 
     References:
         Density estimation using Real NVP (Dinh et al., 2017).
@@ -166,19 +161,8 @@ class AffineCoupling(Coupling):
         (torch.Size([10, 4]), torch.Size([10]))
     """
 
-    params_per_feature = 2
-
     def __init__(self, features: int, *, bound: float = 3.0, **kwargs: object) -> None:
-        super().__init__(features, **kwargs)
-        self.bound = bound
-
-    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
-        raw_log_scale, shift = params.unbind(-self.event_dim - 1)
-        if inverse:
-            log_scale = soft_clamp(raw_log_scale, -self.bound)  # the inverse's log-scale
-            return (x - shift) * log_scale.exp(), log_scale
-        log_scale = soft_clamp(raw_log_scale, self.bound)
-        return x * log_scale.exp() + shift, log_scale
+        super().__init__(features, SoftClampedAffine(bound), **kwargs)
 
 
 class AdditiveCoupling(Coupling):
@@ -199,8 +183,45 @@ class AdditiveCoupling(Coupling):
         tensor(0.)
     """
 
-    params_per_feature = 1
+    def __init__(self, features: int, **kwargs: object) -> None:
+        super().__init__(features, Shift(), **kwargs)
 
-    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
-        shift = params.squeeze(-self.event_dim - 1)
-        return (x - shift if inverse else x + shift), None
+
+class SplineCoupling(Coupling):
+    r"""Spline coupling :math:`y_B = \mathrm{RQS}(x_B; \theta(x_A))`, the identity outside [-B, B].
+
+    Each transformed entry goes through its own monotone rational-quadratic
+    spline (:func:`~sandflow.bijectors.rational_quadratic_spline`) with
+    ``bins`` bins on :math:`[-B, B]`, whose widths, heights and inner knot
+    derivatives (:math:`3K - 1` numbers per entry) come from the conditioner:
+
+    .. math::
+        \log|\det J| = \sum_{i \in B} \log \mathrm{RQS}_i'(x_i).
+
+    Outside the interval the map is the identity (linear tails), so any input
+    is accepted in both directions. A zero-initialised conditioner gives
+    uniform bins and unit derivatives: the layer starts as the identity. See
+    :class:`Coupling` for the split, the conditioner and the other arguments.
+
+    Args:
+        features: size of the split axis.
+        bins: number of bins :math:`K` (``bins=1`` is the identity).
+        bound: half-width :math:`B` of the spline interval.
+        **kwargs: ``hidden``, ``context``, ``swap``, ``event_dim``,
+            ``conditioner`` as for :class:`Coupling`.
+
+    References:
+        Neural Spline Flows (Durkan, Bekasov, Murray & Papamakarios, 2019).
+        https://arxiv.org/abs/1906.04032
+
+    Example:
+        >>> layer = SplineCoupling(4, bins=8, hidden=(16,))
+        >>> y, log_det = layer.forward_and_log_det(torch.randn(10, 4))
+        >>> y.shape, log_det.shape
+        (torch.Size([10, 4]), torch.Size([10]))
+    """
+
+    def __init__(
+        self, features: int, *, bins: int = 8, bound: float = 5.0, **kwargs: object
+    ) -> None:
+        super().__init__(features, RationalQuadraticSpline(bins, bound), **kwargs)

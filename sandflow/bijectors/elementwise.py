@@ -93,13 +93,17 @@ class Affine(Bijector):
         copies = math.prod(event_shape) // max(self.log_scale.numel(), 1)
         return (self.log_scale.sum() * copies).expand(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         log_det = self._log_det(x)
         if self.signed:
             return x * self.scale + self.loc, log_det
         return x * self.log_scale.exp() + self.loc, log_det
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         log_det = self._log_det(y)
         if self.signed:
             return (y - self.loc) / self.scale, -log_det
@@ -142,10 +146,14 @@ class Sigmoid(Bijector):
     def codomain(self) -> constraints.Constraint:
         return with_event_dim(constraints.unit_interval, self.event_dim)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(x), sum_rightmost(_sigmoid_log_det(x), self.event_dim)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         _check_unit_interval(y, "Sigmoid.inverse")
         x = torch.logit(y)
         return x, -sum_rightmost(_sigmoid_log_det(x), self.event_dim)
@@ -173,10 +181,14 @@ class Logit(Bijector):
     def domain(self) -> constraints.Constraint:
         return with_event_dim(constraints.unit_interval, self.event_dim)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         _check_unit_interval(x, "Logit")
         y = torch.logit(x)
         return y, -sum_rightmost(_sigmoid_log_det(y), self.event_dim)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return torch.sigmoid(y), sum_rightmost(_sigmoid_log_det(y), self.event_dim)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, one_pass
+from sandflow.bijectors.base import Bijector
 from sandflow.bijectors.coupling import AffineCoupling
 
 __all__ = ["MultiscaleSplit"]
@@ -29,9 +29,10 @@ class MultiscaleSplit(AffineCoupling):
     \sigma(h_1)^2)`, so the whole multiscale flow is a single bijection from a
     standard-normal tensor to a tensor of the data's shape and ``log_prob`` is
     the plain change of variables. In the density direction the prior
-    network reads :math:`h_1` and standardises :math:`h_2`. It is an
-    :class:`AffineCoupling` (so the scale is soft-clamped and starts at one)
-    whose conditioning half passes through ``inner``.
+    network reads :math:`h_1` and standardises :math:`h_2`, then ``inner`` maps
+    :math:`h_1` back to :math:`z_1`. The prior is an
+    :class:`~sandflow.bijectors.AffineCoupling` (its scale soft-clamped and
+    starting at one) whose conditioning half also passes through ``inner``.
 
     Args:
         channels: channels :math:`C` of the events; ``channels // 2`` are kept.
@@ -55,9 +56,25 @@ class MultiscaleSplit(AffineCoupling):
         super().__init__(channels, hidden=hidden, context=context, event_dim=3)
         self.inner = inner
 
-    def pass_through(
-        self, x: Tensor, context: Tensor | None, inverse: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        if self.inner is None:
-            return x, None
-        return one_pass(self.inner, x, context, inverse)
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        kept, out = self._split(x)
+        context = self._context_for(x, context)
+        log_det = x.new_zeros(())
+        if self.inner is not None:
+            kept, log_det = self.inner.forward_and_log_det(kept, context)
+        out, prior_log_det = self.transform.forward(out, self._params(kept, context))
+        return self._merge(kept, out), log_det + self._log_det(x, prior_log_det)
+
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        kept, out = self._split(y)
+        context = self._context_for(y, context)
+        out, log_det = self.transform.inverse(out, self._params(kept, context))
+        log_det = self._log_det(y, log_det)
+        if self.inner is not None:
+            kept, inner_log_det = self.inner.inverse_and_log_det(kept, context)
+            log_det = log_det + inner_log_det
+        return self._merge(kept, out), log_det

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of
 
 __all__ = ["Permute", "Reverse"]
 
@@ -49,18 +49,17 @@ class Permute(Bijector):
         return cls(torch.randperm(features, generator=generator), event_dim=event_dim)
 
     def _permute(self, x: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
-        batch = batch_shape_of(x, self.event_dim, type(self).__name__)
-        if x.shape[-self.event_dim] != len(index):
-            raise ShapeError(
-                f"{type(self).__name__} permutes {len(index)} entries along dim "
-                f"{-self.event_dim}, got shape {tuple(x.shape)}."
-            )
+        batch = batch_shape_of(x, self.event_dim, type(self).__name__, len(index))
         return x.index_select(x.dim() - self.event_dim, index), x.new_zeros(batch)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self._permute(x, self.permutation)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return self._permute(y, self.inverse_permutation)
 
 

@@ -92,14 +92,18 @@ class Planar(VectorBijector):
         derivative = 1 - torch.tanh(alpha + self.b).square()
         return torch.log1p(wu_hat * derivative)
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         self._check(x)
         u_hat, wu_hat = self._u_hat_and_wu()
         alpha = x @ self.w
         y = x + u_hat * torch.tanh(alpha + self.b).unsqueeze(-1)
         return y, self._log_det(alpha, wu_hat)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         self._check(y)
         u_hat, wu_hat = self._u_hat_and_wu()
         t = y @ self.w

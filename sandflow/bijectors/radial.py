@@ -58,7 +58,9 @@ class Radial(VectorBijector):
         stretch = torch.log1p(beta / (alpha + r))
         return (self.features - 1) * stretch + torch.log1p(alpha * beta / (alpha + r).square())
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         self._check(x)
         alpha, beta = self._alpha_beta()
         offset = x - self.center
@@ -66,7 +68,9 @@ class Radial(VectorBijector):
         y = x + (beta / (alpha + r)).unsqueeze(-1) * offset
         return y, self._log_det(r, alpha, beta)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         self._check(y)
         alpha, beta = self._alpha_beta()
         offset = y - self.center

@@ -1,4 +1,4 @@
-"""Rational-quadratic splines: the elementwise map and :class:`SplineCoupling` (NSF)."""
+"""Rational-quadratic splines (NSF): :func:`rational_quadratic_spline` and its map object."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sandflow.bijectors.coupling import Coupling
+from sandflow.bijectors.maps import ElementwiseMap
 
-__all__ = ["SplineCoupling", "rational_quadratic_spline"]
+__all__ = ["RationalQuadraticSpline", "rational_quadratic_spline"]
 
 MIN_BIN_WIDTH = 1e-3
 MIN_BIN_HEIGHT = 1e-3
@@ -122,55 +122,47 @@ def rational_quadratic_spline(
     return torch.where(inside, out, x), torch.where(inside, log_det, torch.zeros_like(x))
 
 
-class SplineCoupling(Coupling):
-    r"""Spline coupling :math:`y_B = \mathrm{RQS}(x_B; \theta(x_A))`, the identity outside [-B, B].
+class RationalQuadraticSpline(ElementwiseMap):
+    r"""Monotone rational-quadratic spline on :math:`[-B, B]`, the identity outside (NSF).
 
-    Each transformed entry goes through its own monotone rational-quadratic
-    spline (:func:`rational_quadratic_spline`) with ``bins`` bins on
-    :math:`[-B, B]`, whose widths, heights and inner knot derivatives
-    (:math:`3K - 1` numbers per entry) come from the conditioner:
-
-    .. math::
-        \log|\det J| = \sum_{i \in B} \log \mathrm{RQS}_i'(x_i).
-
-    Outside the interval the map is the identity (linear tails), so any input
-    is accepted in both directions. A zero-initialised conditioner gives
-    uniform bins and unit derivatives: the layer starts as the identity. See
-    :class:`~sandflow.bijectors.Coupling` for the split, the conditioner and
-    the other arguments.
+    The map object of :func:`rational_quadratic_spline`: ``bins`` bins whose
+    widths, heights and inner knot derivatives (``3 * bins - 1`` parameters
+    per entry) come from the owner's network; raw parameters of zero give the
+    identity. ``bins`` and ``bound`` are saved in the owner's ``state_dict``.
 
     Args:
-        features: size of the split axis.
         bins: number of bins :math:`K` (``bins=1`` is the identity).
         bound: half-width :math:`B` of the spline interval.
-        **kwargs: ``hidden``, ``context``, ``swap``, ``event_dim``,
-            ``conditioner`` as for :class:`~sandflow.bijectors.Coupling`.
 
     References:
         Neural Spline Flows (Durkan, Bekasov, Murray & Papamakarios, 2019).
         https://arxiv.org/abs/1906.04032
 
     Example:
-        >>> layer = SplineCoupling(4, bins=8, hidden=(16,))
-        >>> y, log_det = layer.forward_and_log_det(torch.randn(10, 4))
-        >>> y.shape, log_det.shape
-        (torch.Size([10, 4]), torch.Size([10]))
+        >>> spline = RationalQuadraticSpline(bins=4)
+        >>> x = torch.tensor([-1.0, 0.5, 7.0])
+        >>> y, log_det = spline(x, torch.zeros(3, spline.params_per_feature))
+        >>> torch.allclose(y, x), torch.allclose(log_det, torch.zeros(3), atol=1e-6)
+        (True, True)
     """
 
-    def __init__(
-        self, features: int, *, bins: int = 8, bound: float = 5.0, **kwargs: object
-    ) -> None:
-        if not isinstance(bins, int) or bins < 1:
-            raise ValueError(f"SplineCoupling needs bins >= 1, got {bins!r}")
-        if not bound > 0:
-            raise ValueError(f"SplineCoupling needs bound > 0, got {bound!r}")
+    def __init__(self, bins: int = 8, bound: float = 5.0) -> None:
+        if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
+            raise ValueError(f"a spline needs bins >= 1, got {bins!r}")
+        if not bound > 0 or bound == float("inf"):
+            raise ValueError(f"a spline needs a finite bound > 0, got {bound!r}")
+        super().__init__()
         self.bins, self.bound = bins, float(bound)
         self.params_per_feature = 3 * bins - 1
-        super().__init__(features, **kwargs)
 
-    def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor | None]:
-        params = params.movedim(-self.event_dim - 1, -1)
-        return rational_quadratic_spline(x, params, bound=self.bound, inverse=inverse)
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return rational_quadratic_spline(x, params, bound=self.bound)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return rational_quadratic_spline(y, params, bound=self.bound, inverse=True)
+
+    def settings(self) -> dict[str, bool | int | float]:
+        return {"bins": self.bins, "bound": self.bound}
 
     def extra_repr(self) -> str:
-        return f"bins={self.bins}, bound={self.bound}, " + super().extra_repr()
+        return f"bins={self.bins}, bound={self.bound}"

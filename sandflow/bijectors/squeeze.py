@@ -45,7 +45,9 @@ class Squeeze(Bijector):
             raise ShapeError(f"Squeeze's inverse needs channels divisible by 4, got {c}.")
         return type(shape)((*batch, c // 4, 2 * h, 2 * w))
 
-    def forward_and_log_det(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_and_log_det(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         batch = batch_shape_of(x, 3, "Squeeze")
         c, h, w = x.shape[-3:]
         self.forward_shape((c, h, w))
@@ -53,7 +55,9 @@ class Squeeze(Bijector):
         y = y.movedim((-3, -1), (-4, -3)).reshape(*batch, 4 * c, h // 2, w // 2)
         return y, x.new_zeros(batch)
 
-    def inverse_and_log_det(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse_and_log_det(
+        self, y: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         batch = batch_shape_of(y, 3, "Squeeze")
         c, h, w = y.shape[-3:]
         self.inverse_shape((c, h, w))

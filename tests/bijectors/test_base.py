@@ -1,15 +1,18 @@
+import pyro.distributions as dist
 import pytest
 import torch
 
-from sandflow.bijectors import Affine, AffineCoupling, Sigmoid
+from sandflow.bijectors import Affine, AffineCoupling, Chain, Sigmoid
+from sandflow.distributions import TransformedDistribution
+from sandflow.testing import perturb
 
 
 class Counting(Affine):
     calls = 0
 
-    def forward_and_log_det(self, x):
+    def forward_and_log_det(self, x, context=None):
         Counting.calls += 1
-        return super().forward_and_log_det(x)
+        return super().forward_and_log_det(x, context)
 
 
 def test_cache_size_one_reuses_the_log_det_of_a_pass():
@@ -87,3 +90,48 @@ def test_log_prob_of_a_cached_sample_needs_no_inverse_pass():
     assert not calls
     flow.bijector.inverse_and_log_det = original
     torch.testing.assert_close(log_prob, flow().log_prob(x.clone()))
+
+
+# -- the Pyro conditional API ------------------------------------------------------------------
+
+
+def test_pyro_conditional_transformed_distribution_hands_the_context_over():
+    layer = perturb(AffineCoupling(4, hidden=(8,), context=3))
+    base = dist.Normal(torch.zeros(4), 1.0).to_event(1)
+    context, x = torch.randn(5, 3), torch.randn(5, 4)
+    expected = TransformedDistribution(base, layer.condition(context)).log_prob(x)
+    pyro_dist = dist.ConditionalTransformedDistribution(base, [layer]).condition(context)
+    torch.testing.assert_close(pyro_dist.log_prob(x), expected)
+
+
+def test_inverse_of_a_conditional_bijector_can_be_conditioned():
+    layer = perturb(AffineCoupling(4, hidden=(8,), context=3))
+    context, x = torch.randn(5, 3), torch.randn(5, 4)
+    y = layer.condition(context)(x)
+    torch.testing.assert_close(layer.inv.condition(context)(y), x)
+    assert layer.inv.inv is layer
+
+
+def test_pyro_conditional_compose_transform_module():
+    parts = [perturb(AffineCoupling(4, hidden=(8,), context=2, swap=s)) for s in (False, True)]
+    stack = dist.conditional.ConditionalComposeTransformModule(parts)
+    context, x = torch.randn(6, 2), torch.randn(6, 4)
+    expected = Chain(parts).forward_and_log_det(x, context)[0]
+    torch.testing.assert_close(stack.condition(context)(x), expected)
+
+
+def test_conditioned_context_moves_with_the_module():
+    layer = AffineCoupling(4, hidden=(8,), context=3).condition(torch.randn(3))
+    assert "context" in dict(layer.named_buffers())
+    assert layer.double().context.dtype == torch.float64
+    assert "context" not in layer.state_dict()
+
+
+def test_context_argument_of_the_primitives():
+    layer = perturb(AffineCoupling(4, hidden=(8,), context=3))
+    context, x = torch.randn(5, 3), torch.randn(5, 4)
+    y, log_det = layer.forward_and_log_det(x, context)
+    y_bound, log_det_bound = layer.condition(context).forward_and_log_det(x)
+    torch.testing.assert_close((y, log_det), (y_bound, log_det_bound))
+    unconditional = perturb(AffineCoupling(4, hidden=(8,)))
+    assert torch.equal(unconditional.forward_and_log_det(x, context)[0], unconditional(x))

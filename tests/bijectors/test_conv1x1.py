@@ -38,5 +38,5 @@ def test_lu_factors_stay_triangular_after_training_steps():
 
 
 def test_wrong_channels_are_named():
-    with pytest.raises(ShapeError, match="mixes 4 channels"):
+    with pytest.raises(ShapeError, match="built for 4 features along dim -3"):
         Conv1x1(4)(torch.randn(3, 2, 2))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sandflow.bijectors import AdditiveCoupling, AffineCoupling, ShapeError
-from sandflow.bijectors.coupling import soft_clamp
+from sandflow.bijectors.maps import soft_clamp
 from sandflow.testing import perturb
 
 

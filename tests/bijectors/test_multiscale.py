@@ -15,10 +15,11 @@ def test_factored_half_is_gaussian_given_kept_half():
     split = perturb(MultiscaleSplit(4, hidden=8)).double()
     z = torch.randn(2, 4, 2, 2, dtype=torch.float64)
     y, log_det = split.forward_and_log_det(z)
-    mean_and_log_sigma = split._params(y[:, :2], None)
-    log_sigma = split.bound * torch.tanh(mean_and_log_sigma[:, 0] / split.bound)
+    raw_log_sigma, mean = split.conditioner(y[:, :2]).chunk(2, dim=1)  # blocks: parameter p
+    bound = split.transform.bound
+    log_sigma = bound * torch.tanh(raw_log_sigma / bound)
     torch.testing.assert_close(log_det, log_sigma.sum((1, 2, 3)))
-    torch.testing.assert_close(y[:, 2:], mean_and_log_sigma[:, 1] + log_sigma.exp() * z[:, 2:])
+    torch.testing.assert_close(y[:, 2:], mean + log_sigma.exp() * z[:, 2:])
 
 
 def test_inner_runs_on_the_kept_half():

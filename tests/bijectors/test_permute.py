@@ -29,5 +29,5 @@ def test_invalid_permutation_is_named():
 
 
 def test_wrong_length_is_named():
-    with pytest.raises(ShapeError, match="permutes 3 entries"):
+    with pytest.raises(ShapeError, match="built for 3 features along dim -1"):
         Permute([2, 0, 1])(torch.randn(4))
