@@ -1,6 +1,6 @@
 """sandflow: exact-likelihood generative models on PyTorch and Pyro."""
 
-from sandflow import bijectors, data, diffusion, distributions, flows, nn, plot, testing
+from sandflow import bijectors, data, diffusion, distributions, flows, nn, plot, testing, train
 
 __all__ = [
     "bijectors",
@@ -11,5 +11,6 @@ __all__ = [
     "nn",
     "plot",
     "testing",
+    "train",
 ]
 __version__ = "0.1.0"

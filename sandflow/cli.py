@@ -12,6 +12,7 @@ import torch
 
 from sandflow import __version__
 from sandflow.demo.report import markdown_table, write_report
+from sandflow.train import command as train_command
 
 __all__ = ["main"]
 
@@ -53,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(PARTS),
         help="which parts to run (default: all)",
     )
+    train_command.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return train_command.run(args)
     return _demo(args)
 
 
