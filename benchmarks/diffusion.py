@@ -150,7 +150,11 @@ def main() -> str:
     toy = elbo_case(GaussianDiffusion(NoiseSchedule.linear(1000)), mlp, torch.randn(256, 2))
     unet = UNet(1, base=16, out_channels=2)
     learned = GaussianDiffusion(
-        NoiseSchedule.linear(100, 3.6e-3, 0.2), "v", "learned", decoder="discretized", levels=17
+        NoiseSchedule.linear(100, 3.6e-3, 0.2),
+        "v",
+        "learned",
+        decoder="discretized",
+        grid_points=17,
     )
     digits = elbo_case(learned, unet, torch.randint(17, (64, 1, 8, 8)) / 8 - 1)
     plain, hub = sampling_case()

@@ -3,14 +3,12 @@ r"""The exact all-steps evidence lower bound of a diffusion model, term by term.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from sandflow.diffusion.gaussian_diffusion import GaussianDiffusion
-    from sandflow.diffusion.steps import Model
+from sandflow.diffusion.coefficients import DiffusionCoefficients, Model
 
 __all__ = ["ELBO", "bits_per_dim", "elbo"]
 
@@ -44,7 +42,7 @@ class ELBO(NamedTuple):
 
 
 def elbo(
-    diffusion: GaussianDiffusion, model: Model, x0: Tensor, steps_per_call: int | None = None
+    diffusion: DiffusionCoefficients, model: Model, x0: Tensor, steps_per_call: int | None = None
 ) -> ELBO:
     r"""ELBO(x_0) = E log p(x_0|x_1) - KL(q(x_T|x_0) || N(0, I)) - sum_{t=2}^T E KL(q || p_theta).
 
@@ -53,10 +51,12 @@ def elbo(
     between Gaussians are exact. The network runs once per ``t`` on the
     whole batch, several timesteps stacked into one call (``steps_per_call``,
     by default enough for about 4,096 rows). Gradients flow; wrap in
-    ``torch.no_grad()`` to evaluate.
+    ``torch.no_grad()`` to evaluate. Written with the public ``q_``/``p_`` API of
+    :class:`~sandflow.diffusion.coefficients.DiffusionCoefficients` only. An
+    empty batch gives empty terms (without calling the network).
 
     Args:
-        diffusion: the diffusion.
+        diffusion: the diffusion (a ``GaussianDiffusion``).
         model: the network ``model(xt, t)``.
         x0: data of shape ``(batch, *event)``.
         steps_per_call: timesteps stacked in one network call.
@@ -77,30 +77,35 @@ def elbo(
         ... )
         True
     """
+    diffusion.check_input(x0, model)
     n, T = x0.shape[0], diffusion.num_steps
     if steps_per_call is None:
-        steps_per_call = max(1, _ROWS_PER_CALL // n)
+        steps_per_call = max(1, _ROWS_PER_CALL // max(n, 1))
+    if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
+        raise TypeError(f"steps_per_call must be an int, got {steps_per_call!r}")
     if steps_per_call < 1:
         raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+    if n == 0:
+        empty = x0.new_zeros(0)
+        return ELBO(empty, empty, x0.new_zeros(0, T - 1), empty)
     repeat = (1,) * (x0.dim() - 1)
     columns = []
     for start in range(1, T + 1, steps_per_call):
         steps = torch.arange(start, min(start + steps_per_call, T + 1), device=x0.device)
         t = steps.repeat_interleave(n)
         x = x0.repeat(len(steps), *repeat)
-        xt = diffusion._noised(x, t, torch.randn_like(x))
-        out, v = diffusion._model_output(model, xt, t)
-        mean, log_var = diffusion._mean(xt, out, t), diffusion._log_variance(t, v, xt)
-        columns.append(diffusion._step_loss(x, xt, t, mean, log_var).view(len(steps), n).T)
+        xt = diffusion.q_sample(x, t, torch.randn_like(x))
+        mean, log_variance = diffusion.p_mean_variance(model, xt, t)
+        columns.append(diffusion.vb_term(x, xt, t, mean, log_variance).view(len(steps), n).T)
     terms = torch.cat(columns, dim=1)
     reconstruction, denoising = -terms[:, 0], terms[:, 1:]
-    prior = diffusion._prior_kl(x0)
+    prior = diffusion.prior_kl(x0)
     total = reconstruction - prior - denoising.sum(-1)
     return ELBO(reconstruction, prior, denoising, total)
 
 
 def bits_per_dim(
-    diffusion: GaussianDiffusion, model: Model, x0: Tensor, steps_per_call: int | None = None
+    diffusion: DiffusionCoefficients, model: Model, x0: Tensor, steps_per_call: int | None = None
 ) -> Tensor:
     r"""bpd(x_0) = -ELBO(x_0) / (D log 2): the exact all-steps bound in bits per dimension.
 
@@ -112,4 +117,4 @@ def bits_per_dim(
         Shape ``(batch,)``; take the mean for a data set's bits per dim.
     """
     total = elbo(diffusion, model, x0, steps_per_call).total
-    return -total / (x0[0].numel() * math.log(2.0))
+    return -total / (x0.shape[1:].numel() * math.log(2.0))

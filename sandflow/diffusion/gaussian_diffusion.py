@@ -1,25 +1,7 @@
 r"""Gaussian diffusion as a pair of Markov chains: :class:`GaussianDiffusion`.
 
-Conventions, stated once for the whole package:
-
-* **Time.** ``x_0`` is the data and ``t = 1..T`` are the noise levels; schedule
-  tensors have length ``T + 1`` and are indexed by ``t`` itself. A network is
-  called as ``model(xt, t)`` with a long tensor of timesteps in ``1..T``.
-* **The reverse step at t = 1 is the decoder** :math:`p(x_0 \mid x_1)`. The
-  posterior variance :math:`\tilde\beta_1` is zero (given ``x_0`` there is
-  nothing left to sample), so the decoder's variance :math:`\sigma_1^2` is
-  :math:`\tilde\beta_2` for ``reverse_variance="posterior"`` (Ho et al.'s
-  clipping; :math:`\beta_1` when ``T = 1``) and :math:`\beta_1` for
-  ``"beta"``; ``"learned"`` interpolates between the two in log space, as
-  at every other step.
-* **Bins.** With ``decoder="discretized"`` the data are ``levels`` evenly
-  spaced values on ``[-1, 1]``; the decoder gives each the Gaussian mass of
-  its bin of width ``2 / (levels - 1)`` (``2/255`` for 8-bit images, ``2/16``
-  for 17 grey levels), the two edge bins reaching to infinity, so
-  :meth:`GaussianDiffusion.bits_per_dim` is a bound on the discrete data's
-  code length. With ``decoder="gaussian"`` it is a density in continuous space.
-* **Units.** ELBO terms and losses are in nats per example, summed over the
-  event (every dim but the first); bits per dim divide by ``D log 2``.
+The conventions (time indexing, the decoder at ``t = 1``, bins, units) are
+stated once, in :mod:`sandflow.diffusion`.
 """
 
 from __future__ import annotations
@@ -34,13 +16,13 @@ from torch.distributions import Distribution
 from sandflow.diffusion import elbo as _elbo
 from sandflow.diffusion import losses as _losses
 from sandflow.diffusion import sampling as _sampling
-from sandflow.diffusion.steps import DiffusionSteps, Model
+from sandflow.diffusion.coefficients import DiffusionCoefficients, Model
 from sandflow.distributions.markov_chain import MarkovChain
 
 __all__ = ["GaussianDiffusion"]
 
 
-class GaussianDiffusion(DiffusionSteps):
+class GaussianDiffusion(DiffusionCoefficients):
     r"""q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I), p(x_{t-1} | x_t) = N(mu, sigma_t^2).
 
     The forward process :math:`q` adds Gaussian noise along a
@@ -56,8 +38,12 @@ class GaussianDiffusion(DiffusionSteps):
 
     The schedule is held as float64 buffers (not saved in ``state_dict``: it
     is configuration, rebuilt by the constructor) and cast to the data's
-    dtype on use. Data have shape ``(batch, *event)``. The module docstring
-    states the conventions at ``t = 1`` and for the bins.
+    dtype on use. Data have shape ``(batch, *event)``; :mod:`sandflow.diffusion`
+    states the conventions at ``t = 1`` and for the bins. The per-step
+    algebra (``q_sample``, ``q_posterior_mean_variance``, ``p_mean_variance``,
+    ``vb_term``, ``prior_kl``, ...) is the public API of
+    :class:`~sandflow.diffusion.coefficients.DiffusionCoefficients`, which
+    the ELBO, the losses and the samplers use, and so can a user's own.
 
     Args:
         schedule: the noise schedule.
@@ -67,8 +53,12 @@ class GaussianDiffusion(DiffusionSteps):
             twice the channels on dim 1, the prediction then ``v`` with
             :math:`\log\sigma_t^2 = \frac{v+1}{2}\log\beta_t + \frac{1-v}{2}\log\tilde\beta_t`).
         decoder: ``"gaussian"`` (continuous data) or ``"discretized"`` (data on
-            ``levels`` values in ``[-1, 1]``).
-        levels: number of data values for the discretised decoder.
+            ``grid_points`` values evenly spaced on ``[-1, 1]``).
+        grid_points: number of data values for the discretised decoder
+            (256 for 8-bit images, 17 for the digits).
+        validate_args: refuse NaN/inf data and model outputs (``None``: follow
+            ``pyro.enable_validation``, on by default); with ``False``, NaN in
+            gives NaN out.
 
     References:
         Denoising Diffusion Probabilistic Models (Ho et al., 2020),
@@ -94,7 +84,7 @@ class GaussianDiffusion(DiffusionSteps):
         return (
             f"{self.schedule}, parameterization={self.parameterization!r}, "
             f"reverse_variance={self.reverse_variance!r}, decoder={self.decoder!r}"
-            + (f", levels={self.levels}" if self.decoder == "discretized" else "")
+            + (f", grid_points={self.grid_points}" if self.decoder == "discretized" else "")
         )
 
     def respace(self, steps: int) -> GaussianDiffusion:
@@ -105,7 +95,12 @@ class GaussianDiffusion(DiffusionSteps):
         """
         schedule, timesteps = self.schedule.respace(steps)
         short = GaussianDiffusion(
-            schedule, self.parameterization, self.reverse_variance, self.decoder, self.levels
+            schedule,
+            self.parameterization,
+            self.reverse_variance,
+            self.decoder,
+            self.grid_points,
+            self._validate_args,
         ).to(self.betas.device)
         short.model_timesteps = self.model_timesteps[timesteps.to(self.betas.device)]
         return short
@@ -113,9 +108,11 @@ class GaussianDiffusion(DiffusionSteps):
     # -- the forward process q --------------------------------------------
     def marginal(self, x0: Tensor, t: int | Tensor) -> dist.Normal:
         r"""q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), elementwise."""
-        t = self._timesteps(t, x0)
+        self.check_input(x0)
+        t = self.check_timesteps(t, x0)
         return dist.Normal(
-            self._coef("sqrt_alpha_bars", t, x0) * x0, self._coef("sqrt_one_minus", t, x0)
+            self.extract(self.sqrt_alpha_bars, t, x0) * x0,
+            self.extract(self.sqrt_one_minus_alpha_bars, t, x0),
         )
 
     def posterior(self, x0: Tensor, xt: Tensor, t: int | Tensor) -> dist.Normal:
@@ -123,9 +120,11 @@ class GaussianDiffusion(DiffusionSteps):
 
         At ``t = 1`` it is the point mass at ``x_0`` (zero variance).
         """
-        t = self._timesteps(t, x0)
-        std = self._coef("posterior_variances", t, x0).sqrt().expand_as(x0)
-        return dist.Normal(self._posterior_mean(x0, xt, t), std, validate_args=False)
+        self.check_input(x0)
+        self.check_input(xt, name="xt")
+        t = self.check_timesteps(t, x0)
+        mean, variance = self.q_posterior_mean_variance(x0, xt, t)
+        return dist.Normal(mean, variance.sqrt().expand_as(mean), validate_args=False)
 
     def forward_process(self, x0: Tensor) -> MarkovChain:
         r"""q(x_{1:T} | x_0) = prod_t q(x_t | x_{t-1}) as a :class:`MarkovChain` started at ``x0``.
@@ -133,20 +132,21 @@ class GaussianDiffusion(DiffusionSteps):
         Its trajectories hold ``x_0`` (a point mass at the data) at time index
         0, so index ``t`` is ``x_t``: shape ``(batch, T + 1, *event)``.
         """
+        self.check_input(x0)
         events = x0.dim() - 1
 
         def step(t: Tensor, x_prev: Tensor) -> Distribution:
-            loc = self._coef("sqrt_alphas", t, x_prev) * x_prev
-            return dist.Normal(loc, self._coef("sqrt_betas", t, x_prev)).to_event(events)
+            loc = self.extract(self.sqrt_alphas, t, x_prev) * x_prev
+            return dist.Normal(loc, self.extract(self.sqrt_betas, t, x_prev)).to_event(events)
 
         return MarkovChain(dist.Delta(x0, event_dim=events), step, self.num_steps)
 
     # -- the reverse process p ---------------------------------------------
     def reverse_step(self, model: Model, xt: Tensor, t: int | Tensor) -> Distribution:
         r"""p(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2), elementwise; at t = 1 the decoder."""
-        t = self._timesteps(t, xt)
-        mean, log_var = self._reverse_params(model, xt, t)
-        return self._reverse_distribution(mean, log_var, t.view(-1, *(1,) * (xt.dim() - 1)))
+        self.check_input(xt, model, name="xt")
+        t = self.check_timesteps(t, xt)
+        return self.p_distribution(*self.p_mean_variance(model, xt, t), t)
 
     def reverse_process(self, model: Model, shape: Sequence[int]) -> MarkovChain:
         r"""p(x_{0:T}) = p(x_T) prod_t p(x_{t-1} | x_t): a :class:`MarkovChain` from noise to data.
@@ -158,15 +158,15 @@ class GaussianDiffusion(DiffusionSteps):
         shape = torch.Size(shape)
         events, T = len(shape), self.num_steps
         noise = torch.zeros(shape, dtype=torch.get_default_dtype(), device=self.betas.device)
+        self.check_input(noise.unsqueeze(0), model, name="x_T (drawn in the default dtype)")
 
         def step(k: Tensor, x_prev: Tensor) -> Distribution:
             t = T + 1 - k
-            mean, log_var = self._reverse_params(model, x_prev.reshape(-1, *shape), t.flatten())
-            log_var = log_var.expand_as(mean).reshape(x_prev.shape)
-            mask = t.view(*t.shape, *(1,) * events)
-            return self._reverse_distribution(mean.view(x_prev.shape), log_var, mask).to_event(
-                events
-            )
+            xt = x_prev.reshape(-1, *shape)
+            mean, log_variance = self.p_mean_variance(model, xt, t.flatten())
+            log_variance = log_variance.expand_as(mean).reshape(x_prev.shape)
+            p = self.p_distribution(mean.view(x_prev.shape), log_variance, t)
+            return p.to_event(events)
 
         return MarkovChain(dist.Normal(noise, 1.0).to_event(events), step, T)
 
@@ -194,5 +194,10 @@ class GaussianDiffusion(DiffusionSteps):
         eta: float = 0.0,
         trajectory: bool = False,
     ) -> Tensor:
-        """Draw samples from noise; see :func:`sandflow.diffusion.sampling.sample`."""
-        return _sampling.sample(self, model, shape, method, steps, eta, trajectory)
+        """Draw samples from noise; see :func:`sandflow.diffusion.sampling.sample`.
+
+        ``steps`` runs the chain respaced to that many timesteps
+        (:meth:`respace`; ``None``: all ``T``).
+        """
+        chain = self if steps is None else self.respace(steps)
+        return _sampling.sample(chain, model, shape, method, eta, trajectory)

@@ -2,20 +2,18 @@ r"""Training losses of a diffusion model at random timesteps: noise prediction a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from sandflow.diffusion.gaussian_diffusion import GaussianDiffusion
-    from sandflow.diffusion.steps import Model
+from sandflow.diffusion.coefficients import DiffusionCoefficients, Model
 
 __all__ = ["loss"]
 
 
 def loss(
-    diffusion: GaussianDiffusion,
+    diffusion: DiffusionCoefficients,
     model: Model,
     x0: Tensor,
     weighting: str = "simple",
@@ -38,10 +36,13 @@ def loss(
       estimate of the negative ELBO in nats per dimension (its mean over
       :math:`t` is ``-diffusion.elbo(model, x0).total / D``).
 
+    Written with the public ``q_``/``p_`` API of
+    :class:`~sandflow.diffusion.coefficients.DiffusionCoefficients` only.
+
     Args:
-        diffusion: the diffusion.
+        diffusion: the diffusion (a ``GaussianDiffusion``).
         model: the network ``model(xt, t)``.
-        x0: a batch of data, shape ``(batch, *event)``.
+        x0: a batch of data, shape ``(batch, *event)``, at least one example.
         weighting: ``"simple"`` or ``"elbo"``.
         vlb_weight: :math:`\lambda` of the hybrid loss (learned variance only).
 
@@ -56,27 +57,29 @@ def loss(
     """
     if weighting not in ("simple", "elbo"):
         raise ValueError(f"weighting must be 'simple' or 'elbo', got {weighting!r}")
+    if isinstance(vlb_weight, bool) or not (
+        isinstance(vlb_weight, int | float) and math.isfinite(vlb_weight) and vlb_weight >= 0
+    ):
+        raise ValueError(f"vlb_weight must be a finite float >= 0, got {vlb_weight!r}")
+    diffusion.check_input(x0, model)
+    if x0.shape[0] == 0:
+        raise ValueError(
+            f"loss needs at least one example: x0 has shape {tuple(x0.shape)}, and the mean "
+            "over an empty batch is undefined"
+        )
     T, dim = diffusion.num_steps, x0[0].numel()
     t = torch.randint(1, T + 1, (x0.shape[0],), device=x0.device)
     eps = torch.randn_like(x0)
-    xt = diffusion._noised(x0, t, eps)
-    out, v = diffusion._model_output(model, xt, t)
+    xt = diffusion.q_sample(x0, t, eps)
+    out, v = diffusion.p_output(model, xt, t)
     if weighting == "elbo":
-        mean, log_var = diffusion._mean(xt, out, t), diffusion._log_variance(t, v, xt)
-        term = diffusion._step_loss(x0, xt, t, mean, log_var)
-        return ((T * term + diffusion._prior_kl(x0)) / dim).mean()
-    if diffusion.parameterization == "eps":
-        target = eps
-    elif diffusion.parameterization == "x0":
-        target = x0
-    else:
-        target = (
-            diffusion._coef("sqrt_alpha_bars", t, x0) * eps
-            - diffusion._coef("sqrt_one_minus", t, x0) * x0
-        )
+        mean, log_variance = diffusion.p_mean(xt, t, out), diffusion.p_log_variance(xt, t, v)
+        term = diffusion.vb_term(x0, xt, t, mean, log_variance)
+        return ((T * term + diffusion.prior_kl(x0)) / dim).mean()
+    target = diffusion.prediction_target(x0, t, eps)
     per_example = (out - target).pow(2).reshape(len(x0), -1).mean(1)
     if v is not None:
-        mean = diffusion._mean(xt, out.detach(), t)
-        term = diffusion._step_loss(x0, xt, t, mean, diffusion._log_variance(t, v, xt))
+        mean = diffusion.p_mean(xt, t, out.detach())
+        term = diffusion.vb_term(x0, xt, t, mean, diffusion.p_log_variance(xt, t, v))
         per_example = per_example + vlb_weight * T * term / dim
     return per_example.mean()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -14,6 +15,16 @@ __all__ = ["NoiseSchedule"]
 def _check_num_steps(num_steps: int) -> None:
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps <= 0:
         raise ValueError(f"the number of steps T must be an int >= 1, got {num_steps!r}")
+
+
+def _check_real(name: str, value: float, low: float, high: float, low_closed: bool = False) -> None:
+    """Refuse ``value`` unless it is a finite real in ``(low, high)`` (``[low, high)``)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = float(value) if real else math.nan
+    inside = (low <= number if low_closed else low < number) and number < high
+    if not (math.isfinite(number) and inside):
+        where = f"{'[' if low_closed else '('}{low:g}, {high:g})"
+        raise ValueError(f"{name} must be a finite float in {where}, got {value!r}")
 
 
 class NoiseSchedule:
@@ -28,6 +39,7 @@ class NoiseSchedule:
     * ``betas``: :math:`\beta_t`, with ``betas[0] == 0``;
     * ``alphas``: :math:`\alpha_t = 1 - \beta_t`;
     * ``alpha_bars``: :math:`\bar\alpha_t = \prod_{s \le t} \alpha_s`, ``alpha_bars[0] == 1``;
+    * ``alpha_bars_prev``: :math:`\bar\alpha_{t-1}`, with ``alpha_bars_prev[0] == 1``;
     * ``posterior_variances``: :math:`\tilde\beta_t = \beta_t (1 - \bar\alpha_{t-1})
       / (1 - \bar\alpha_t)`, the variance of :math:`q(x_{t-1} \mid x_t, x_0)`;
       zero at ``t = 1`` (and at the unused ``t = 0``);
@@ -51,7 +63,12 @@ class NoiseSchedule:
     """
 
     def __init__(self, betas: Tensor | Sequence[float]) -> None:
-        b = torch.as_tensor(betas).detach().to("cpu", torch.float64)
+        try:
+            b = torch.as_tensor(betas).detach().to("cpu", torch.float64)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(
+                f"betas must be a tensor or a sequence of floats, got {type(betas).__name__}"
+            ) from error
         if b.dim() != 1 or b.numel() == 0:
             raise ValueError(
                 f"betas must be a 1-D sequence of the T >= 1 values beta_1..beta_T, "
@@ -74,9 +91,9 @@ class NoiseSchedule:
                 f"alpha_bars must be strictly decreasing in t, but 1 - beta_t rounds to 1 "
                 f"at t = {_steps(flat)}"
             )
-        prev = self.alpha_bars[:-1]
-        post = self.betas[1:] * (1.0 - prev) / (1.0 - self.alpha_bars[1:])
-        self.posterior_variances = torch.cat([b.new_zeros(1), post])
+        self.alpha_bars_prev = torch.cat([b.new_ones(1), self.alpha_bars[:-1]])
+        post = self.betas * (1.0 - self.alpha_bars_prev) / (1.0 - self.alpha_bars)
+        self.posterior_variances = torch.cat([b.new_zeros(1), post[1:]])
         self.snr = self.alpha_bars / (1.0 - self.alpha_bars)
 
     @property
@@ -105,6 +122,8 @@ class NoiseSchedule:
             tensor([0.0000, 0.1000, 0.2000, 0.3000], dtype=torch.float64)
         """
         _check_num_steps(num_steps)
+        _check_real("beta_start", beta_start, 0.0, 1.0)
+        _check_real("beta_end", beta_end, 0.0, 1.0)
         return cls(torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64))
 
     @classmethod
@@ -130,6 +149,8 @@ class NoiseSchedule:
             0.999
         """
         _check_num_steps(num_steps)
+        _check_real("offset", offset, 0.0, math.inf, low_closed=True)
+        _check_real("max_beta", max_beta, 0.0, 1.0)
         t = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
         f = torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2
         alpha_bar = f / f[0]

@@ -34,6 +34,11 @@ def normal_kl(mean1: Tensor, var1: Tensor, mean2: Tensor, var2: Tensor) -> Tenso
     return 0.5 * (torch.log(var2) - torch.log(var1) + (var1 + (mean1 - mean2) ** 2) / var2 - 1.0)
 
 
+def _check_grid_points(grid_points: int) -> None:
+    if isinstance(grid_points, bool) or not isinstance(grid_points, int) or grid_points < 2:
+        raise ValueError(f"grid_points must be an int >= 2, got {grid_points!r}")
+
+
 def _log_mass(lo: Tensor, hi: Tensor) -> Tensor:
     """``log(Phi(hi) - Phi(lo))`` for ``lo < hi``, accurate in both tails."""
     flip = lo + hi > 0  # right of zero: Phi(hi) - Phi(lo) = Phi(-lo) - Phi(-hi)
@@ -43,14 +48,16 @@ def _log_mass(lo: Tensor, hi: Tensor) -> Tensor:
     return log_b + torch.log(-torch.expm1(log_ndtr(a) - log_b))
 
 
-def discretized_normal_log_prob(x: Tensor, loc: Tensor, scale: Tensor, levels: int = 256) -> Tensor:
-    r"""Log P(x) = log(Phi((x + d - mu) / s) - Phi((x - d - mu) / s)), d = 1 / (levels - 1).
+def discretized_normal_log_prob(
+    x: Tensor, loc: Tensor, scale: Tensor, grid_points: int = 256
+) -> Tensor:
+    r"""Log P(x) = log(Phi((x + d - mu) / s) - Phi((x - d - mu) / s)), d = 1 / (grid_points - 1).
 
     The probability a Gaussian :math:`N(\mu, s^2)` gives to the bin of data
-    ``x`` on the grid of ``levels`` values evenly spaced on ``[-1, 1]`` (bins
-    of width ``2 / (levels - 1)``: ``2/255`` for 8-bit images, ``2/16`` for 17
-    grey levels). The two edge bins extend to infinity, so the masses sum to
-    one over the grid:
+    ``x`` on the grid of ``grid_points`` values evenly spaced on ``[-1, 1]``
+    (bins of width ``2 / (grid_points - 1)``: ``2/255`` for 8-bit images,
+    ``2/16`` for 17 grey levels). The two edge bins extend to infinity, so the
+    masses sum to one over the grid:
 
     .. math::
         P(-1) = \Phi\Big(\frac{-1 + d - \mu}{s}\Big), \qquad
@@ -66,13 +73,12 @@ def discretized_normal_log_prob(x: Tensor, loc: Tensor, scale: Tensor, levels: i
 
     Example:
         >>> grid = torch.tensor([-1.0, 0.0, 1.0])
-        >>> discretized_normal_log_prob(grid, torch.zeros(3), torch.ones(3), levels=3).exp()
+        >>> discretized_normal_log_prob(grid, torch.zeros(3), torch.ones(3), grid_points=3).exp()
         tensor([0.3085, 0.3829, 0.3085])
     """
-    if levels < 2:
-        raise ValueError(f"levels must be >= 2, got {levels}")
+    _check_grid_points(grid_points)
     x, loc, scale = broadcast_all(x, loc, scale)
-    half = 1.0 / (levels - 1)
+    half = 1.0 / (grid_points - 1)
     lo = (x - half - loc) / scale
     hi = (x + half - loc) / scale
     inner = _log_mass(lo, hi)
@@ -82,18 +88,19 @@ def discretized_normal_log_prob(x: Tensor, loc: Tensor, scale: Tensor, levels: i
 
 
 class DiscretizedNormal(TorchDistribution):
-    r"""P(x) = Phi((x + d - mu) / s) - Phi((x - d - mu) / s) on ``levels`` grid values in [-1, 1].
+    r"""P(x) = Phi((x + d - mu) / s) - Phi((x - d - mu) / s) on ``grid_points`` values in [-1, 1].
 
-    A Gaussian rounded to the nearest of ``levels`` evenly spaced values on
-    ``[-1, 1]`` (bin half-width ``d = 1 / (levels - 1)``; values beyond the
-    ends go to the end bins). :meth:`log_prob` is
+    A Gaussian rounded to the nearest of ``grid_points`` evenly spaced values
+    on ``[-1, 1]`` (bin half-width ``d = 1 / (grid_points - 1)``; values beyond
+    the ends go to the end bins). Its support is ``[-1, 1]``: with
+    ``validate_args``, :meth:`log_prob` refuses values outside it. :meth:`log_prob` is
     :func:`discretized_normal_log_prob`; samples lie on the grid. It is the
     decoder ``p(x_0 | x_1)`` of a diffusion model on quantised data.
 
     Args:
         loc: mean of the Gaussian.
         scale: standard deviation of the Gaussian.
-        levels: number of grid values (256 for 8-bit images).
+        grid_points: number of grid values (256 for 8-bit images).
         validate_args: check the parameters.
 
     References:
@@ -101,7 +108,7 @@ class DiscretizedNormal(TorchDistribution):
         https://arxiv.org/abs/2006.11239, section 3.3.
 
     Example:
-        >>> d = DiscretizedNormal(torch.zeros(2), torch.ones(2), levels=17)
+        >>> d = DiscretizedNormal(torch.zeros(2), torch.ones(2), grid_points=17)
         >>> x = d.sample((1000,))  # on the grid -1, -7/8, ..., 1
         >>> bool(((x + 1) * 8).remainder(1).eq(0).all())
         True
@@ -110,15 +117,14 @@ class DiscretizedNormal(TorchDistribution):
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
+    support = constraints.interval(-1.0, 1.0)
 
     def __init__(
-        self, loc: Tensor, scale: Tensor, levels: int = 256, validate_args: bool | None = None
+        self, loc: Tensor, scale: Tensor, grid_points: int = 256, validate_args: bool | None = None
     ) -> None:
-        if levels < 2:
-            raise ValueError(f"levels must be >= 2, got {levels}")
+        _check_grid_points(grid_points)
         self.loc, self.scale = broadcast_all(loc, scale)
-        self.levels = levels
+        self.grid_points = grid_points
         super().__init__(self.loc.shape, torch.Size(), validate_args=validate_args)
 
     def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
@@ -126,10 +132,10 @@ class DiscretizedNormal(TorchDistribution):
         shape = self._extended_shape(torch.Size(sample_shape))
         with torch.no_grad():
             x = torch.normal(self.loc.expand(shape), self.scale.expand(shape))
-            step = 2.0 / (self.levels - 1)
+            step = 2.0 / (self.grid_points - 1)
             return (x.clamp(-1.0, 1.0).add(1.0) / step).round() * step - 1.0
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        return discretized_normal_log_prob(value, self.loc, self.scale, self.levels)
+        return discretized_normal_log_prob(value, self.loc, self.scale, self.grid_points)

@@ -79,7 +79,7 @@ def test_discretized_reconstruction_and_bits_per_dim():
     # outputs a constant c makes the decoder N(c, beta_1) binned on 5 levels.
     levels, c, beta = 5, 0.2, 0.3
     diffusion = GaussianDiffusion(
-        NoiseSchedule([beta]), "x0", "posterior", decoder="discretized", levels=levels
+        NoiseSchedule([beta]), "x0", "posterior", decoder="discretized", grid_points=levels
     )
     x0 = torch.tensor([[-1.0, -0.5, 0.0, 0.5, 1.0]])
     out = diffusion.elbo(lambda xt, t: torch.full_like(xt, c), x0)

@@ -128,7 +128,7 @@ def test_reverse_step_uses_the_t1_variance_convention():
 
 
 def test_discretized_decoder_in_the_reverse_process():
-    diffusion = GaussianDiffusion(NoiseSchedule(BETAS), decoder="discretized", levels=5)
+    diffusion = GaussianDiffusion(NoiseSchedule(BETAS), decoder="discretized", grid_points=5)
     chain = diffusion.reverse_process(zero_model, (6,))
     traj = chain.sample((3,))
     assert torch.isin(traj[:, -1], torch.linspace(-1, 1, 5)).all()  # x_0 on the grid
@@ -180,7 +180,7 @@ def test_model_output_shape_is_checked(diffusion):
         ({"parameterization": "score"}, "parameterization must be one of 'eps', 'x0', 'v'"),
         ({"reverse_variance": "small"}, "reverse_variance must be one of"),
         ({"decoder": "bernoulli"}, "decoder must be one of 'gaussian', 'discretized'"),
-        ({"levels": 1}, "levels must be an int >= 2"),
+        ({"grid_points": 1}, "grid_points must be an int >= 2"),
     ],
 )
 def test_bad_options_are_named(kwargs, match):

@@ -73,7 +73,7 @@ def test_discretized_gradients_are_finite():
 
 
 def test_discretized_normal_samples_follow_the_bin_masses():
-    d = DiscretizedNormal(torch.tensor(0.2), torch.tensor(0.4), levels=5)
+    d = DiscretizedNormal(torch.tensor(0.2), torch.tensor(0.4), grid_points=5)
     x = d.sample((100_000,))
     grid = torch.linspace(-1, 1, 5)
     assert torch.isin(x, grid).all()
@@ -81,8 +81,8 @@ def test_discretized_normal_samples_follow_the_bin_masses():
     torch.testing.assert_close(freq, d.log_prob(grid).exp().double(), atol=5e-3, rtol=0)
 
 
-def test_discretized_bad_levels():
-    with pytest.raises(ValueError, match="levels must be >= 2"):
-        DiscretizedNormal(torch.zeros(2), torch.ones(2), levels=1)
-    with pytest.raises(ValueError, match="levels must be >= 2"):
-        discretized_normal_log_prob(torch.zeros(2), torch.zeros(2), torch.ones(2), levels=0)
+def test_discretized_bad_grid_points():
+    with pytest.raises(ValueError, match="grid_points must be an int >= 2"):
+        DiscretizedNormal(torch.zeros(2), torch.ones(2), grid_points=1)
+    with pytest.raises(ValueError, match="grid_points must be an int >= 2"):
+        discretized_normal_log_prob(torch.zeros(2), torch.zeros(2), torch.ones(2), grid_points=0)
