@@ -1,8 +1,8 @@
 """Data: toy 2-D densities with known log-density and entropy, and the 8x8 digits images."""
 
 from sandflow.data._discrete import (
-    bits_per_dim,
     dequantize,
+    dequantized_bits_per_dim,
     quantize,
     to_symmetric,
     to_unit_interval,
@@ -14,8 +14,8 @@ __all__ = [
     "TOY_NAMES",
     "Digits",
     "ToyDensity",
-    "bits_per_dim",
     "dequantize",
+    "dequantized_bits_per_dim",
     "digits",
     "quantize",
     "to_symmetric",

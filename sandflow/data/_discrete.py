@@ -7,7 +7,13 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["bits_per_dim", "dequantize", "quantize", "to_symmetric", "to_unit_interval"]
+__all__ = [
+    "dequantize",
+    "dequantized_bits_per_dim",
+    "quantize",
+    "to_symmetric",
+    "to_unit_interval",
+]
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -23,7 +29,7 @@ def dequantize(
 
     Level ``k`` becomes a point uniform in its bin ``[k / levels, (k + 1) / levels)``,
     so a continuous density fitted to the result bounds the discrete
-    likelihood (see :func:`bits_per_dim`). Where floating-point rounding would
+    likelihood (see :func:`dequantized_bits_per_dim`). Where floating-point rounding would
     put a point on its bin's upper edge, it is stepped back inside ulp by ulp,
     so that ``quantize(dequantize(x)) == x`` always and every value is below 1.
 
@@ -47,6 +53,7 @@ def dequantize(
     """
     if not isinstance(x, Tensor) or x.dtype not in _INTEGER_DTYPES:
         raise TypeError(f"dequantize expects an integer tensor of levels, got {_describe(x)}")
+    _check_levels(levels)
     if not dtype.is_floating_point:
         raise TypeError(f"dequantize needs a floating dtype, got {dtype}")
     if x.numel() and (x.min() < 0 or x.max() >= levels):
@@ -66,8 +73,8 @@ def dequantize(
 def quantize(y: Tensor, levels: int = 17) -> Tensor:
     """``floor(levels * y)`` clipped to ``0 .. levels - 1``: data in ``[0, 1)`` back to levels.
 
-    Inverts :func:`dequantize`; values outside ``[0, 1)`` (a model's samples)
-    go to the nearest end level.
+    Inverts :func:`dequantize`; values outside ``[0, 1)`` (a model's samples,
+    infinities included) go to the nearest end level. NaN has no level.
 
     Args:
         y: data on the ``[0, 1)`` scale.
@@ -76,18 +83,31 @@ def quantize(y: Tensor, levels: int = 17) -> Tensor:
     Returns:
         A ``torch.long`` tensor of levels, the shape of ``y``.
 
+    Raises:
+        TypeError: if ``y`` is not a floating-point tensor.
+        ValueError: if ``y`` holds NaN or ``levels`` is not an int >= 2.
+
     Example:
         >>> sandflow.data.quantize(torch.tensor([0.0, 0.5, 0.99, 1.7]))
         tensor([ 0,  8, 16, 16])
     """
+    if not isinstance(y, Tensor) or not torch.is_floating_point(y):
+        raise TypeError(f"quantize expects a floating-point tensor, got {_describe(y)}")
+    _check_levels(levels)
+    nan = torch.isnan(y)
+    if nan.any():
+        raise ValueError(
+            f"quantize got NaN in y ({int(nan.sum())} of {y.numel()} values), which has no "
+            "grey level; check the model that produced y"
+        )
     return torch.floor(y * levels).clamp(0, levels - 1).long()
 
 
 def to_symmetric(y: Tensor) -> Tensor:
     """``2 y - 1``: data in ``[0, 1)`` to ``[-1, 1)``, the scale diffusion models use.
 
-    The map multiplies volumes by ``2^D``: give ``bits_per_dim`` the
-    log-density on the ``[-1, 1)`` scale with ``scale=2``.
+    The map multiplies volumes by ``2^D``: give :func:`dequantized_bits_per_dim`
+    the log-density on the ``[-1, 1)`` scale with ``scale=2``.
 
     Example:
         >>> sandflow.data.to_symmetric(torch.tensor([0.0, 0.5]))
@@ -106,7 +126,7 @@ def to_unit_interval(z: Tensor) -> Tensor:
     return (z + 1) / 2
 
 
-def bits_per_dim(
+def dequantized_bits_per_dim(
     log_prob: Tensor | float, num_dims: int, levels: int = 17, scale: float = 1.0
 ) -> Tensor:
     """``(-log p(x) - D log(scale) + D log(levels)) / (D log 2)``: discrete bits per dimension.
@@ -116,7 +136,8 @@ def bits_per_dim(
     ``-log P(k) <= E_u[-log p((k + u) / levels)] + D log(levels)`` (Jensen), so
     the mean of this value over dequantised test data bounds the discrete
     bits per dimension from above. A uniform density on ``[0, 1)^D`` gives
-    exactly ``log2(levels)``.
+    exactly ``log2(levels)``. (A diffusion model's own bound on discrete
+    data is :meth:`sandflow.diffusion.GaussianDiffusion.bits_per_dim`.)
 
     ``log_prob`` may be the density on a rescaled copy ``z = scale * y + shift``
     of the ``[0, 1)`` data: the Jacobian ``D log(scale)`` is added back
@@ -135,20 +156,25 @@ def bits_per_dim(
         ValueError: if ``num_dims``, ``levels`` or ``scale`` is out of range.
 
     Example:
-        >>> sandflow.data.bits_per_dim(torch.tensor(0.0), num_dims=64)  # log2(17)
+        >>> sandflow.data.dequantized_bits_per_dim(torch.tensor(0.0), num_dims=64)  # log2(17)
         tensor(4.0875)
-        >>> sandflow.data.bits_per_dim(torch.tensor(-64 * 0.6931471805599453), 64, scale=2)
+        >>> log_prob = torch.tensor(-64 * 0.6931471805599453)  # uniform on [-1, 1)^64
+        >>> sandflow.data.dequantized_bits_per_dim(log_prob, 64, scale=2)
         tensor(4.0875)
     """
     if not isinstance(num_dims, int) or num_dims < 1:
         raise ValueError(f"num_dims must be a positive int, got {num_dims!r}")
-    if not isinstance(levels, int) or levels < 2:
-        raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+    _check_levels(levels)
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}")
     log_prob = torch.as_tensor(log_prob)
     nats = -log_prob + num_dims * (math.log(levels) - math.log(scale))
     return nats / (num_dims * math.log(2))
+
+
+def _check_levels(levels: int) -> None:
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise ValueError(f"levels must be an int >= 2, got {levels!r}")
 
 
 def _describe(x: object) -> str:

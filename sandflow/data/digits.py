@@ -53,7 +53,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Digits:
     test set, the rest the training set (same seed, same split). Nothing is
     downloaded: scikit-learn ships the images. For a flow or a diffusion model,
     dequantise the levels with :func:`sandflow.data.dequantize` and report
-    :func:`sandflow.data.bits_per_dim`.
+    :func:`sandflow.data.dequantized_bits_per_dim`.
 
     Args:
         test_fraction: fraction of the images held out for testing, in ``(0, 1)``.

@@ -7,8 +7,8 @@ import torch
 
 from sandflow.data import (
     Digits,
-    bits_per_dim,
     dequantize,
+    dequantized_bits_per_dim,
     digits,
     quantize,
     to_symmetric,
@@ -124,37 +124,37 @@ def test_symmetric_round_trip():
     torch.testing.assert_close(to_unit_interval(z), y)
 
 
-def test_bits_per_dim_uniform_density():
-    assert bits_per_dim(torch.tensor(0.0), 64).item() == pytest.approx(math.log2(17))
+def test_dequantized_bits_per_dim_uniform_density():
+    assert dequantized_bits_per_dim(torch.tensor(0.0), 64).item() == pytest.approx(math.log2(17))
     # uniform on [-1, 1)^64 has log-density -64 log 2
-    assert bits_per_dim(torch.tensor(-64 * math.log(2)), 64, scale=2).item() == pytest.approx(
-        math.log2(17)
-    )
-    assert bits_per_dim(0.0, 10, levels=256).item() == pytest.approx(8.0)
+    assert dequantized_bits_per_dim(
+        torch.tensor(-64 * math.log(2)), 64, scale=2
+    ).item() == pytest.approx(math.log2(17))
+    assert dequantized_bits_per_dim(0.0, 10, levels=256).item() == pytest.approx(8.0)
 
 
-def test_bits_per_dim_hand_computation():
+def test_dequantized_bits_per_dim_hand_computation():
     log_prob = torch.tensor([-12.5, 30.0, 0.25], dtype=torch.float64)
     expected = (-log_prob + 64 * math.log(17)) / (64 * math.log(2))
-    torch.testing.assert_close(bits_per_dim(log_prob, 64), expected)
+    torch.testing.assert_close(dequantized_bits_per_dim(log_prob, 64), expected)
     expected_sym = (-log_prob - 64 * math.log(2) + 64 * math.log(17)) / (64 * math.log(2))
-    torch.testing.assert_close(bits_per_dim(log_prob, 64, scale=2), expected_sym)
+    torch.testing.assert_close(dequantized_bits_per_dim(log_prob, 64, scale=2), expected_sym)
 
 
-def test_bits_per_dim_of_a_histogram_density_is_the_discrete_code_length():
+def test_dequantized_bits_per_dim_of_a_histogram_density_is_the_discrete_code_length():
     # p(y) = levels * P(floor(levels * y)) per pixel: its bpd is -log2 P(k) / D exactly.
     probs = torch.softmax(torch.randn(17, dtype=torch.float64), 0)
     k = torch.randint(17, (5, 64))
     y = dequantize(k, dtype=torch.float64)
     log_density = (math.log(17) + probs[quantize(y)].log()).sum(-1)
     expected = -probs[k].log2().sum(-1) / 64
-    torch.testing.assert_close(bits_per_dim(log_density, 64), expected)
+    torch.testing.assert_close(dequantized_bits_per_dim(log_density, 64), expected)
 
 
-def test_bits_per_dim_bad_arguments():
+def test_dequantized_bits_per_dim_bad_arguments():
     with pytest.raises(ValueError, match="num_dims"):
-        bits_per_dim(torch.tensor(0.0), 0)
+        dequantized_bits_per_dim(torch.tensor(0.0), 0)
     with pytest.raises(ValueError, match="levels"):
-        bits_per_dim(torch.tensor(0.0), 64, levels=1)
+        dequantized_bits_per_dim(torch.tensor(0.0), 64, levels=1)
     with pytest.raises(ValueError, match="scale"):
-        bits_per_dim(torch.tensor(0.0), 64, scale=-2.0)
+        dequantized_bits_per_dim(torch.tensor(0.0), 64, scale=-2.0)
