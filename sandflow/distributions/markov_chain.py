@@ -44,6 +44,7 @@ class MarkovChain(TorchDistribution):
 
     costs one batched transition. A transition that cannot take a batch of
     different steps is used with ``vectorized=False`` (a loop over ``t``).
+    An empty batch gives empty samples and log-densities.
 
     Args:
         initial: distribution of ``z_0``; its batch and event shapes are the
@@ -85,6 +86,11 @@ class MarkovChain(TorchDistribution):
             raise TypeError(
                 f"initial must be a torch Distribution over z_0, got {type(initial).__name__}"
             )
+        if not callable(transition):
+            raise TypeError(
+                "transition must be a callable (t, z_prev) -> Distribution, "
+                f"got {type(transition).__name__}"
+            )
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
         self.initial = initial
@@ -110,6 +116,11 @@ class MarkovChain(TorchDistribution):
     def _step(self, t: Tensor, z_prev: Tensor) -> Distribution:
         """``transition(t, z_prev)``, checked against the shapes the chain needs."""
         d = self.transition(t, z_prev)
+        if not isinstance(d, Distribution):
+            raise TypeError(
+                f"transition(t, z_prev) must return a torch Distribution of z_t, got "
+                f"{type(d).__name__}; wrap a mean in one, e.g. pyro.distributions.Normal(mean, 1)"
+            )
         if d.event_shape != self.state_shape:
             raise ValueError(
                 f"transition returned event_shape {tuple(d.event_shape)}, but the states of this "
@@ -153,6 +164,8 @@ class MarkovChain(TorchDistribution):
                 f"(T + 1 = {self.num_steps + 1} states, time leftmost), got a value of shape "
                 f"{tuple(value.shape)}"
             )
+        if not value.numel():  # no states: log-density 0 for each (possibly empty) batch entry
+            return value.new_zeros(value.shape[: value.dim() - len(self.event_shape)])
         if self._validate_args:
             self._validate_sample(value)
         z = value.movedim(value.dim() - k - 1, 0)
