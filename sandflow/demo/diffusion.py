@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-from tqdm import tqdm
+from torch import Tensor
 
+from sandflow import train as training
 from sandflow.data import digits, toy
 from sandflow.diffusion import ELBO, GaussianDiffusion, NoiseSchedule
 from sandflow.nn.denoisers import MLPDenoiser, UNet
@@ -29,24 +28,6 @@ class _Fit:
     trajectory: Tensor
 
 
-def _train(
-    diffusion: GaussianDiffusion,
-    net: nn.Module,
-    batch: Callable[[], Tensor],
-    steps: int,
-    lr: float,
-    desc: str,
-) -> None:
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in tqdm(range(steps), desc=desc, leave=False):
-        loss = diffusion.loss(net, batch())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        decay.step()
-
-
 def _toy(quick: bool) -> tuple[list[dict], _Fit]:
     """DDPM on eight Gaussians: continuous data, so reverse variance ``beta``."""
     data = toy("eight_gaussians")
@@ -54,7 +35,15 @@ def _toy(quick: bool) -> tuple[list[dict], _Fit]:
     diffusion = GaussianDiffusion(NoiseSchedule.cosine(T), "v", "beta")
     net = MLPDenoiser(2, hidden=(32, 32) if quick else (256, 256, 256))
     steps = 30 if quick else 4000
-    _train(diffusion, net, lambda: data.sample((512,)), steps, 2e-3, "DDPM eight_gaussians")
+    training.fit(
+        net,
+        diffusion.loss,
+        lambda step: data.sample((512,)),
+        steps=steps,
+        lr=2e-3,
+        seed=None,
+        progress="DDPM toy",
+    )
     n = 256 if quick else 4000
     with torch.no_grad():
         elbo = diffusion.elbo(net, data.sample((n,)))

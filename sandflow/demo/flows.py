@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from sandflow import data, flows, plot
-from sandflow.demo.training import fit_flow
+from sandflow import train as training
 
 __all__ = ["run", "run_digits", "run_toy"]
 
@@ -34,7 +34,16 @@ def run_toy(
     torch.manual_seed(seed)
     target = data.toy(name)
     flow = flows.realnvp(2, layers=8, hidden=(hidden, hidden))
-    fit_flow(flow, lambda step: target.sample((batch,)), steps=steps, lr=lr, progress=name)
+    training.fit(
+        flow,
+        training.nll,
+        lambda step: target.sample((batch,)),
+        steps=steps,
+        lr=lr,
+        clip=10.0,
+        seed=None,
+        progress=name,
+    )
     with torch.no_grad():
         nll = -flow().log_prob(target.sample((test_size,))).mean().item()
     entropy = target.entropy().item()
@@ -66,7 +75,9 @@ def run_digits(out: Path, *, steps: int = 1500, seed: int = 0) -> list[dict]:
         index = torch.randint(len(train), (128,))
         return data.dequantize(digits.train[index]) - 0.5
 
-    fit_flow(flow, batch, steps=steps, lr=1e-3, progress="glow digits")
+    training.fit(
+        flow, training.nll, batch, steps=steps, lr=1e-3, clip=10.0, seed=None, progress="glow"
+    )
     flow.eval()
     with torch.no_grad():
         test = data.dequantize(digits.test) - 0.5

@@ -30,8 +30,8 @@ from torch import nn
 
 from sandflow import data, flows, plot
 from sandflow.bijectors import Affine
-from sandflow.demo.training import fit_flow
 from sandflow.flows import Flow
+from sandflow.train import fit, nll
 
 __all__ = ["run"]
 
@@ -44,20 +44,16 @@ def gaussian(loc: torch.Tensor | None = None, scale: float = 1.0) -> Flow:
     return Flow(Affine(loc, torch.full((2,), scale), event_dim=1, learnable=True), (2,))
 
 
-def fit_reverse_kl(
-    flow: nn.Module, log_p: Callable[[torch.Tensor], torch.Tensor], *, steps: int, lr: float
-) -> None:
-    """Minimise the reverse KL ``E_q[log q(z) - log p(z)]`` by the reparameterisation trick."""
-    optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    for _ in range(steps):
-        z, log_q = flow().rsample_and_log_prob((256,))
-        loss = (log_q - log_p(z)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
-        optimizer.step()
-        schedule.step()
+def reverse_kl(
+    log_p: Callable[[torch.Tensor], torch.Tensor], samples: int = 256
+) -> Callable[[nn.Module, None], torch.Tensor]:
+    """The loss ``E_q[log q(z) - log p(z)]`` (reparameterised samples of q), without data."""
+
+    def loss(flow: nn.Module, batch: None) -> torch.Tensor:
+        z, log_q = flow().rsample_and_log_prob((samples,))
+        return (log_q - log_p(z)).mean()
+
+    return loss
 
 
 @torch.no_grad()
@@ -99,9 +95,10 @@ def _fit(target: torch.distributions.Distribution, quick: bool) -> dict[str, Flo
     for name, flow in fits.items():
         steps, lr = (gaussian_steps, 5e-2) if name.startswith("gaussian") else (flow_steps, 2e-3)
         if name.endswith("forward KL"):
-            fit_flow(flow, lambda step: target.sample((256,)), steps=steps, lr=lr)
+            loss, batches = nll, lambda step: target.sample((256,))
         else:
-            fit_reverse_kl(flow, target.log_prob, steps=steps, lr=lr)
+            loss, batches = reverse_kl(target.log_prob), None
+        fit(flow, loss, batches, steps=steps, lr=lr, clip=10.0, seed=None, progress=False)
     return fits
 
 

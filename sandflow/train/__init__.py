@@ -14,6 +14,6 @@ group, global first batch, averages), :mod:`~sandflow.train.checkpoint`,
 :mod:`~sandflow.train.precision`.
 """
 
-from sandflow.train.loop import Run, fit
+from sandflow.train.loop import Run, fit, nll
 
-__all__ = ["Run", "fit"]
+__all__ = ["Run", "fit", "nll"]

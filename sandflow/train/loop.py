@@ -23,7 +23,7 @@ from sandflow.train import precision as amp
 from sandflow.train.data import Data, batches
 from sandflow.train.distributed import Processes, all_gather_batch, initialize_actnorm, setup
 
-__all__ = ["Run", "fit"]
+__all__ = ["Run", "fit", "nll"]
 
 Loss = Callable[[nn.Module, Any], Tensor]
 
@@ -48,6 +48,17 @@ class Run:
     def model(self) -> nn.Module:
         """The weights to evaluate and sample with: the EMA's if there is one."""
         return self.module if self.ema is None else self.ema.module
+
+
+def nll(flow: nn.Module, x: Tensor) -> Tensor:
+    r"""The maximum-likelihood loss of a flow, :math:`-\frac{1}{n}\sum_i \log q(x_i)`.
+
+    Example:
+        >>> flow = sandflow.flows.realnvp(2, layers=2, hidden=(8,))
+        >>> nll(flow, torch.zeros(4, 2)).shape
+        torch.Size([])
+    """
+    return -flow().log_prob(x).mean()
 
 
 def _lr_factor(schedule: str, warmup: int, steps: int) -> Callable[[int], float]:
@@ -204,7 +215,7 @@ def fit(
     Example:
         >>> flow = sandflow.flows.realnvp(2, layers=2, hidden=(16,))
         >>> data = sandflow.data.toy("moons").sample((512,))
-        >>> run = fit(flow, lambda flow, x: -flow().log_prob(x).mean(), data,
+        >>> run = fit(flow, nll, data,
         ...           steps=20, batch_size=64, ema=0.9, progress=False, log_every=10)
         >>> [row["step"] for row in run.history]
         [10, 20]
@@ -289,7 +300,11 @@ def fit(
     metrics = _Metrics(out / "metrics.jsonl" if out is not None else None, start, processes)
     description = progress if isinstance(progress, str) else None
     bar = tqdm(
-        total=steps, initial=start, desc=description, disable=not progress or not processes.main
+        total=steps,
+        initial=start,
+        desc=description,
+        leave=False,
+        disable=not progress or not processes.main,
     )
     parameters = [p for p in module.parameters() if p.requires_grad]
     grad_norm = None
