@@ -1,4 +1,4 @@
-"""Hypothesis strategies for tensors and random bijector chains."""
+"""Hypothesis strategies: tensors, points of a transform's domain, random bijector chains."""
 
 from __future__ import annotations
 
@@ -6,21 +6,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 from hypothesis import strategies as st
+from torch.distributions import Transform, constraints
 
-from sandflow.bijectors import (
-    ActNorm,
-    AdditiveCoupling,
-    Affine,
-    AffineCoupling,
-    Bijector,
-    Chain,
-    Conv1x1,
-    Permute,
-    Reverse,
-)
-from sandflow.testing.check import perturb
+from sandflow.bijectors import Chain
+from sandflow.testing.check import domain_inputs, perturb
+from sandflow.testing.registry import REGISTRY
 
-__all__ = ["VECTOR_BIJECTORS", "batch_shapes", "bijectors", "tensors"]
+__all__ = ["batch_shapes", "bijectors", "domain_tensors", "tensors"]
 
 
 def batch_shapes(max_dims: int = 2, max_size: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
@@ -61,21 +53,48 @@ def tensors(
     return x.to(dtype=dtype, device=device)
 
 
-def _actnorm(features: int) -> Bijector:
-    return ActNorm(features, event_dim=1)
+def _vector_factories() -> dict[str, Callable[[int], Transform]]:
+    """Name -> ``features -> bijector`` for every registry entry that fits any event size."""
+    return {name: e.vector for name, e in REGISTRY.items() if e.vector is not None}
 
 
-#: Factories ``features -> Bijector`` for every vector bijector of the core set.
-VECTOR_BIJECTORS: dict[str, Callable[[int], Bijector]] = {
-    "affine_coupling": lambda d: AffineCoupling(d, hidden=(16,)),
-    "affine_coupling_swap": lambda d: AffineCoupling(d, hidden=(16,), swap=True),
-    "additive_coupling": lambda d: AdditiveCoupling(d, hidden=(16,)),
-    "permute": lambda d: Permute.random(d),
-    "reverse": lambda d: Reverse(d),
-    "conv1x1": lambda d: Conv1x1(d, event_dim=1),
-    "actnorm": _actnorm,
-    "affine": lambda d: Affine(torch.zeros(d), torch.ones(d), event_dim=1, learnable=True),
-}
+@st.composite
+def domain_tensors(
+    draw: st.DrawFn,
+    transform: Transform | constraints.Constraint,
+    event_shape: Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    batch_shape: st.SearchStrategy[tuple[int, ...]] | None = None,
+    scale: st.SearchStrategy[float] | None = None,
+) -> torch.Tensor:
+    """Points of a transform's ``domain``, tame to extreme: see :func:`.domain_inputs`.
+
+    The scale in the unconstrained space is drawn from 0.01 to 30 by default:
+    the large ones give large magnitudes on unbounded domains and values next
+    to the boundary on bounded ones (``sigmoid(30)`` is ``1 - 1e-13``).
+
+    Example:
+        >>> from hypothesis import given
+        >>> from torch.distributions import constraints
+        >>> @given(domain_tensors(constraints.positive, (2,), dtype=torch.float64))
+        ... def test_inside(x):
+        ...     assert (x > 0).all()
+        >>> test_inside()
+    """
+    batch = draw(batch_shapes() if batch_shape is None else batch_shape)
+    factor = draw(st.sampled_from([0.01, 0.3, 1.0, 3.0, 30.0]) if scale is None else scale)
+    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    return domain_inputs(
+        transform,
+        event_shape,
+        batch_shape=batch,
+        scale=factor,
+        dtype=dtype,
+        device=device,
+        generator=generator,
+    )
 
 
 @st.composite
@@ -84,7 +103,7 @@ def bijectors(
     features: int,
     *,
     max_length: int = 4,
-    factories: dict[str, Callable[[int], Bijector]] | None = None,
+    factories: dict[str, Callable[[int], Transform]] | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> Chain:
@@ -95,7 +114,8 @@ def bijectors(
         features: event size of the chain.
         max_length: most parts in a chain.
         factories: name -> ``features -> Bijector`` to draw from; add your own
-            bijectors here to test them inside chains (default: the core set).
+            bijectors here to test them inside chains (default: every entry of
+            :data:`~sandflow.testing.registry.REGISTRY` with a ``vector`` factory).
         dtype: parameter dtype.
         device: parameter device.
 
@@ -109,7 +129,7 @@ def bijectors(
         ...     check_bijector(chain, x)
         >>> test_random_chains()
     """
-    table = VECTOR_BIJECTORS if factories is None else factories
+    table = _vector_factories() if factories is None else factories
     names = draw(st.lists(st.sampled_from(sorted(table)), min_size=1, max_size=max_length))
     seed = draw(st.integers(0, 2**32 - 1))
     with torch.random.fork_rng(devices=[]):
