@@ -1,6 +1,17 @@
 """sandflow: exact-likelihood generative models on PyTorch and Pyro."""
 
-from sandflow import bijectors, data, diffusion, distributions, flows, nn, plot, testing, train
+from sandflow import (
+    bijectors,
+    data,
+    diffusion,
+    distributions,
+    flows,
+    matching,
+    nn,
+    plot,
+    testing,
+    train,
+)
 
 __all__ = [
     "bijectors",
@@ -8,6 +19,7 @@ __all__ = [
     "diffusion",
     "distributions",
     "flows",
+    "matching",
     "nn",
     "plot",
     "testing",

@@ -1,4 +1,4 @@
-"""Normalizing flows as modules: :class:`Flow` and builders (nice, realnvp, glow, nsf, maf)."""
+"""Normalizing flows as modules: :class:`Flow` and builders (nice, realnvp, glow, nsf, maf, cnf)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from sandflow.bijectors import (
     SplineCoupling,
     Squeeze,
 )
+from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.distributions import TransformedDistribution
+from sandflow.nn.vector_field import MLPVectorField
 
-__all__ = ["Flow", "glow", "maf", "nice", "nsf", "realnvp"]
+__all__ = ["Flow", "cnf", "glow", "maf", "nice", "nsf", "realnvp"]
 
 
 class Flow(nn.Module):
@@ -242,3 +244,38 @@ def maf(
             parts.append(Reverse(features))
         parts.append(MaskedAutoregressive(features, hidden=hidden, context=context, iaf=iaf))
     return Flow(Chain(parts), (features,))
+
+
+def cnf(
+    features: int,
+    *,
+    hidden: Sequence[int] = (64, 64, 64),
+    context: int = 0,
+    trace: str = "exact",
+    solver: str = "dopri5",
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    adjoint: bool = False,
+) -> Flow:
+    """Continuous normalizing flow: a :class:`~sandflow.bijectors.ContinuousFlow` of an MLP field.
+
+    The field is a :class:`~sandflow.nn.MLPVectorField` (zero at start: the
+    untrained flow is N(0, I)), integrated from noise at ``t = 0`` to data at
+    ``t = 1``. Train it by maximum likelihood (``-flow().log_prob(x)``, one
+    ODE solve per step) or, without solves, by flow matching on
+    ``flow.bijector.vector_field`` (:func:`sandflow.matching.flow_matching_loss`).
+
+    References:
+        FFJORD: Free-form Continuous Dynamics for Scalable Reversible
+        Generative Models (Grathwohl et al., 2019), https://arxiv.org/abs/1810.01367;
+        Flow Matching for Generative Modeling (Lipman et al., 2023),
+        https://arxiv.org/abs/2210.02747.
+
+    Example:
+        >>> flow = cnf(2, hidden=(16, 16))
+        >>> flow().log_prob(torch.zeros(3, 2)).shape
+        torch.Size([3])
+    """
+    field = MLPVectorField(features, hidden=hidden, context=context)
+    options = {"trace": trace, "solver": solver, "atol": atol, "rtol": rtol, "adjoint": adjoint}
+    return Flow(ContinuousFlow(field, event_shape=(features,), **options), (features,))

@@ -4,6 +4,7 @@ from sandflow.bijectors.actnorm import ActNorm
 from sandflow.bijectors.autoregressive import MaskedAutoregressive
 from sandflow.bijectors.base import Bijector, CheckedSettings, Conditioned, ShapeError
 from sandflow.bijectors.compose import Chain, Invert
+from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.bijectors.conv1x1 import Conv1x1
 from sandflow.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling, SplineCoupling
 from sandflow.bijectors.elementwise import Affine, Logit, Sigmoid
@@ -24,6 +25,7 @@ __all__ = [
     "Chain",
     "CheckedSettings",
     "Conditioned",
+    "ContinuousFlow",
     "Conv1x1",
     "ElementwiseMap",
     "Coupling",
