@@ -36,6 +36,7 @@ demo: install
 
 .venv/bench-installed: .venv/installed
 	$(PY) -m pip install -q -e ".[dev,bench]"
+	$(PY) -m pip install -q --no-deps torchcfm
 	touch $@
 
 bench: .venv/bench-installed
