@@ -196,14 +196,16 @@ class DiffusionCoefficients(nn.Module):
                 )
         return t.long()
 
-    def check_input(self, x: Tensor, model: Model | None = None, name: str = "x0") -> None:
-        """Refuse data the diffusion or ``model`` cannot use, naming ``name`` and the fix.
+    def check_input(
+        self, x: Tensor, model: Model | None = None, name: str = "x0", data: bool = True
+    ) -> None:
+        """Refuse input the diffusion or ``model`` cannot use, naming ``name`` and the fix.
 
         Checks that ``x`` is a floating tensor of shape ``(batch, *event)`` on
         the device of the buffers, in the dtype and on the device of the
         model's parameters (when ``model`` is an ``nn.Module`` that has some),
-        within ``[-1, 1]`` for the discretised decoder, and, when
-        :attr:`validate_args`, finite.
+        within ``[-1, 1]`` for the discretised decoder if it is ``data``
+        (``x_0``, not a noised ``x_t``), and, when :attr:`validate_args`, finite.
 
         Raises:
             TypeError: for a non-tensor, a non-floating dtype or a dtype other
@@ -241,7 +243,7 @@ class DiffusionCoefficients(nn.Module):
                 f"{name} contains NaN or infinite values ({int((~torch.isfinite(x)).sum())} of "
                 f"{x.numel()}); pass finite data (or validate_args=False to let NaN through)"
             )
-        if self.decoder == "discretized" and (x.min() < -1.0 or x.max() > 1.0):
+        if data and self.decoder == "discretized" and (x.min() < -1.0 or x.max() > 1.0):
             raise ValueError(
                 f"{name} must lie in [-1, 1] for decoder='discretized' (grid_points="
                 f"{self.grid_points} values from -1 to 1), got values from {float(x.min()):g} "

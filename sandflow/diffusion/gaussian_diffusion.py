@@ -121,7 +121,7 @@ class GaussianDiffusion(DiffusionCoefficients):
         At ``t = 1`` it is the point mass at ``x_0`` (zero variance).
         """
         self.check_input(x0)
-        self.check_input(xt, name="xt")
+        self.check_input(xt, name="xt", data=False)
         t = self.check_timesteps(t, x0)
         mean, variance = self.q_posterior_mean_variance(x0, xt, t)
         return dist.Normal(mean, variance.sqrt().expand_as(mean), validate_args=False)
@@ -144,7 +144,7 @@ class GaussianDiffusion(DiffusionCoefficients):
     # -- the reverse process p ---------------------------------------------
     def reverse_step(self, model: Model, xt: Tensor, t: int | Tensor) -> Distribution:
         r"""p(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2), elementwise; at t = 1 the decoder."""
-        self.check_input(xt, model, name="xt")
+        self.check_input(xt, model, name="xt", data=False)
         t = self.check_timesteps(t, xt)
         return self.p_distribution(*self.p_mean_variance(model, xt, t), t)
 
@@ -158,7 +158,8 @@ class GaussianDiffusion(DiffusionCoefficients):
         shape = torch.Size(shape)
         events, T = len(shape), self.num_steps
         noise = torch.zeros(shape, dtype=torch.get_default_dtype(), device=self.betas.device)
-        self.check_input(noise.unsqueeze(0), model, name="x_T (drawn in the default dtype)")
+        x_T = noise.unsqueeze(0)
+        self.check_input(x_T, model, name="x_T (drawn in the default dtype)", data=False)
 
         def step(k: Tensor, x_prev: Tensor) -> Distribution:
             t = T + 1 - k

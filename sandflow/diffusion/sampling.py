@@ -71,7 +71,7 @@ def sample(
     d = diffusion
     device = d.betas.device
     x = torch.randn(shape, device=device)
-    d.check_input(x, model, name="x_T (drawn in the default dtype)")
+    d.check_input(x, model, name="x_T (drawn in the default dtype)", data=False)
     states = [x]
     if x.shape[0] == 0:  # nothing to sample: the network is not called
         return torch.stack(states * (d.num_steps + 1), dim=1) if trajectory else x

@@ -207,6 +207,14 @@ def test_discretized_decoder_refuses_data_outside_minus_one_to_one(value, sign, 
         DATA_ENTRIES[entry](d, zero_model, x0)
 
 
+def test_noised_states_of_a_discretized_diffusion_may_leave_minus_one_to_one():
+    d = diffusion(decoder="discretized", grid_points=17)
+    assert d.sample(zero_model, (64, 2), trajectory=True).abs().max() > 1
+    xt = torch.full((3, 2), 3.0)
+    assert d.reverse_step(zero_model, xt, 4).sample().shape == (3, 2)
+    assert d.posterior(torch.zeros(3, 2), xt, 4).mean.shape == (3, 2)
+
+
 def test_grey_levels_instead_of_the_grid_are_refused():
     d = diffusion(decoder="discretized", grid_points=17)
     levels = torch.arange(17.0).repeat(4, 1)  # 0..16, not mapped to [-1, 1]
