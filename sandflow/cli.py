@@ -12,6 +12,7 @@ import torch
 
 from sandflow import __version__
 from sandflow.demo.report import markdown_table, write_report
+from sandflow.testing import cli as check_command
 from sandflow.train import command as train_command
 
 __all__ = ["main"]
@@ -55,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="which parts to run (default: all)",
     )
     train_command.add_parser(commands)
+    check_command.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return check_command.run(args)
     if args.command == "train":
         return train_command.run(args)
     return _demo(args)

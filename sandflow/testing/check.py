@@ -124,10 +124,10 @@ class _Subject:
             transform = obj.condition(context)
         elif isinstance(obj, Transform):
             transform = obj
-        elif isinstance(obj, nn.Module) and callable(obj):  # a module that builds a transform
-            transform = obj() if context is None else obj(context)
         elif hasattr(obj, "condition"):
             raise TypeError(f"{type(obj).__name__} is conditional: pass context=")
+        elif isinstance(obj, nn.Module) and callable(obj):  # a module that builds a transform
+            transform = obj() if context is None else obj(context)
         else:
             transform = None
         if not isinstance(transform, Transform):
@@ -355,16 +355,17 @@ def _check_round_trip_x(run: _Run) -> _Measured:
 
 
 def _codomain_point(run: _Run) -> Tensor:
-    """A point of the codomain near ``f(x)``: ``f(x)`` moved by 0.1 in unconstrained space."""
-    y = run.forward[0]
+    """A fresh point of the image: ``f(x')``, ``x'`` moved from ``x`` by 0.1 in unconstrained space.
+
+    Moving ``f(x)`` itself would trust the declared codomain, which can be
+    wider than the image (torch's ``ComposeTransform`` reports its last part's).
+    """
     if run.y_given is not None:
         return run.y_given
-    try:
-        to_codomain = biject_to(run.calls.t.codomain)
-        u = to_codomain.inv(y)
-        return to_codomain(u + 0.1 * run.weights(u, 2))
-    except NotImplementedError:
-        return y
+    to_domain = biject_to(run.calls.t.domain)
+    u = to_domain.inv(run.x)
+    with torch.no_grad():
+        return run.calls.forward(to_domain(u + 0.1 * run.weights(u, 2)))[0]
 
 
 def _check_round_trip_y(run: _Run) -> _Measured:
@@ -643,14 +644,14 @@ def _results(
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise ValueError(f"checks must be names from {list(CHECKS)}, got unknown {unknown}")
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a tensor in the transform's domain, got {type(x).__name__}")
     run = _Run(_Subject(transform, context), x, y, options)
     for name in names:
         yield _run_one(name, run)
 
 
 def _options(x: Tensor, rtol: float | None, atol: float | None, **kwargs: Any) -> _Options:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a tensor in the transform's domain, got {type(x).__name__}")
     default_rtol, default_atol = tolerances(x.dtype)
     return _Options(
         rtol=default_rtol if rtol is None else rtol,
@@ -691,8 +692,8 @@ def inspect_bijector(
         x: fresh inputs in the domain, at least ``domain.event_dim`` dims; more
             than one batch entry makes the batch-independence check bite.
         context: the context of a conditional transform.
-        y: codomain points for the second round trip (default: ``f(x)`` moved
-            by 0.1 in the unconstrained space of the codomain).
+        y: codomain points for the second round trip (default: ``f(x')`` for
+            ``x'`` near ``x``, moved by 0.1 in the unconstrained space of the domain).
         inverse: ``False`` for a forward-only transform: the checks that need
             the inverse are skipped rather than failed.
         jacobian: compare the log-det with the exact Jacobian's.
@@ -796,12 +797,12 @@ def autograd_log_det(transform: Transform, x: Tensor) -> Tensor:
 
 
 def _strictly_inside(constraint: constraints.Constraint, x: Tensor) -> Tensor:
-    """``constraint.check(x)``, with the bounds of an interval excluded (closed ones too)."""
+    """``constraint.check(x)`` for finite ``x``, the bounds of an interval excluded (closed too)."""
     inside = constraint.check(x)
     base = constraint
     while isinstance(base, constraints.independent):
         base = base.base_constraint
-    strict = torch.ones_like(x, dtype=torch.bool)
+    strict = torch.isfinite(x)
     if hasattr(base, "lower_bound"):
         strict &= x > base.lower_bound
     if hasattr(base, "upper_bound"):
