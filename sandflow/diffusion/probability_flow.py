@@ -70,11 +70,14 @@ def alpha_bar(schedule: NoiseSchedule, t: Tensor | float) -> Tensor:
         >>> s = NoiseSchedule.linear(10)
         >>> bool(alpha_bar(s, 3.0) == s.alpha_bars[3])
         True
-        >>> float(alpha_bar(s, 2.5) ** 2 / (s.alpha_bars[2] * s.alpha_bars[3]))
+        >>> round(float(alpha_bar(s, 2.5) ** 2 / (s.alpha_bars[2] * s.alpha_bars[3])), 12)
         1.0
     """
+    abar = schedule.alpha_bars
     t = torch.as_tensor(t, dtype=torch.float64).clamp(0, schedule.num_steps)
-    return _interpolate(schedule.alpha_bars.log(), t).exp()
+    k = t.floor().long()
+    after = (k + 1).clamp(max=schedule.num_steps)
+    return abar[k] * (abar[after] / abar[k]) ** (t - k)  # exactly alpha_bars[k] at t = k
 
 
 def _interpolate(table: Tensor, t: Tensor) -> Tensor:
@@ -211,25 +214,25 @@ def bits_per_dim(
     model: Model,
     x0: Tensor,
     *,
-    levels: int | None = None,
+    grid_points: int | None = None,
     **options: object,
 ) -> Tensor:
     r"""Bits/dim -(log q(x_0 + u) + D log h) / (D log 2), u ~ U(-h/2, h/2)^D, by the ODE.
 
-    For discrete data (``levels`` evenly spaced values on ``[-1, 1]``, by
+    For discrete data (``grid_points`` evenly spaced values on ``[-1, 1]``, by
     default the diffusion's own when its decoder is ``"discretized"``) each
     example is dequantised uniformly within its bin of width
-    :math:`h = 2 / (\text{levels} - 1)`, and by Jensen's inequality the result
+    :math:`h = 2 / (\text{grid\_points} - 1)`, and by Jensen's inequality the result
     bounds the discrete code length from above, like the ELBO's bits/dim with
     the discretised decoder (:meth:`GaussianDiffusion.bits_per_dim`), next to
-    which it is reported. With ``levels=None`` and a Gaussian decoder it is
+    which it is reported. With ``grid_points=None`` and a Gaussian decoder it is
     :math:`-\log q(x_0) / (D \log 2)` of continuous data.
 
     Args:
         diffusion: the diffusion.
         model: the network.
         x0: data of shape ``(batch, *event)``.
-        levels: number of data values, or ``None``.
+        grid_points: number of data values, or ``None``.
         options: passed to :func:`probability_flow`.
 
     Returns:
@@ -239,12 +242,12 @@ def bits_per_dim(
         Score-Based Generative Modeling through Stochastic Differential
         Equations (Song et al., 2021), https://arxiv.org/abs/2011.13456, section 4.3.
     """
-    if levels is None and diffusion.decoder == "discretized":
-        levels = diffusion.levels
+    if grid_points is None and diffusion.decoder == "discretized":
+        grid_points = diffusion.grid_points
     dims = x0[0].numel()
     log_width = 0.0
-    if levels is not None:
-        width = 2.0 / (levels - 1)
+    if grid_points is not None:
+        width = 2.0 / (grid_points - 1)
         x0 = x0 + width * (torch.rand_like(x0) - 0.5)
         log_width = dims * math.log(width)
     log_q = distribution(diffusion, model, x0.shape[1:], **options).log_prob(x0)
