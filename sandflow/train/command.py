@@ -201,6 +201,7 @@ def _figure(job: Job, run: Run, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``sandflow train``; bad arguments exit with status 2 and one line on stderr."""
     out = Path(args.out)
+    torch.manual_seed(args.seed)  # the model's initial weights
     try:
         job = _job(args)
         _writable(out)
