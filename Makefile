@@ -3,7 +3,7 @@ PY := .venv/bin/python
 TORCH := torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test test-slow lint format docs demo bench clean
+.PHONY: install test test-slow lint format docs demo bench gpu-check clean
 
 .venv/installed: pyproject.toml
 	python3 -m venv .venv
@@ -41,6 +41,11 @@ demo: install
 
 bench: .venv/bench-installed
 	$(PY) -m benchmarks.run
+
+# the property harness (float32, float64) and the kit on a 3x32x32 Glow on CUDA tensors;
+# GPU_CHECK_ARGS="--device cpu" is a dry run
+gpu-check: install
+	$(PY) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf .venv docs/_build demo-output .pytest_cache

@@ -173,6 +173,16 @@ def _generic(method: Callable | None) -> bool:
     return method is None or getattr(Transform, "call_and_ladj", None) is method
 
 
+def _broadcast(log_det: Tensor, batch: torch.Size) -> Tensor:
+    """A log-det that broadcasts to the batch (torch and Pyro accept a constant one), expanded."""
+    try:
+        if log_det.shape != batch and torch.broadcast_shapes(log_det.shape, batch) == batch:
+            return log_det.expand(batch)
+    except RuntimeError:
+        pass
+    return log_det
+
+
 class _Calls:
     """How the kit calls one transform: fused primitives when present, never through a cache."""
 
@@ -196,9 +206,11 @@ class _Calls:
         if self.sandflow:
             return self.t.forward_and_log_det(x)
         if self.zuko:
-            return self.t.call_and_ladj(x)
-        y = self.t(x)
-        return y, self.t.log_abs_det_jacobian(x, y)
+            y, log_det = self.t.call_and_ladj(x)
+        else:
+            y = self.t(x)
+            log_det = self.t.log_abs_det_jacobian(x, y)
+        return y, _broadcast(log_det, x.shape[: x.dim() - self.event_dim])
 
     def forward_value(self, x: Tensor) -> Tensor:
         return self.t.forward_and_log_det(x)[0] if self.sandflow else self.t(x)
@@ -209,9 +221,11 @@ class _Calls:
             return self.t.inverse_and_log_det(y)
         inv = self.t.inv
         if not _generic(getattr(type(inv), "call_and_ladj", None)):
-            return inv.call_and_ladj(y)
-        x = inv(y)
-        return x, inv.log_abs_det_jacobian(y, x)
+            x, log_det = inv.call_and_ladj(y)
+        else:
+            x = inv(y)
+            log_det = inv.log_abs_det_jacobian(y, x)
+        return x, _broadcast(log_det, y.shape[: y.dim() - self.t.codomain.event_dim])
 
 
 # -- one run of the kit ---------------------------------------------------------------
@@ -362,9 +376,14 @@ def _codomain_point(run: _Run) -> Tensor:
     """
     if run.y_given is not None:
         return run.y_given
-    to_domain = biject_to(run.calls.t.domain)
-    u = to_domain.inv(run.x)
+    try:
+        to_domain = biject_to(run.calls.t.domain)
+    except NotImplementedError:  # no bijection onto the domain: f(x), computed afresh
+        to_domain = None
     with torch.no_grad():
+        if to_domain is None:
+            return run.calls.forward(run.x)[0]
+        u = to_domain.inv(run.x)
         return run.calls.forward(to_domain(u + 0.1 * run.weights(u, 2)))[0]
 
 
@@ -399,30 +418,45 @@ def _check_batch_independence(run: _Run) -> _Measured:
     size = math.prod(run.batch)
     if size < 2:
         raise _Skipped("one batch entry")
-    index = torch.arange(size, device=run.x.device).reshape(run.batch)
+    directions = {"forward": (run.calls.forward, run.x)}
+    if run.options.inverse and not isinstance(run.inverse, Exception):
+        directions["inverse"] = (run.calls.inverse, run.forward[0])
+    leak, inside, leaking = 0.0, 0.0, []
+    for direction, (call, point) in directions.items():
+        out, inn = _leak(run, call, point)
+        leak, inside = max(leak, out), max(inside, inn)
+        if out > torch.finfo(run.x.dtype).eps * inn:
+            leaking.append(direction)
+    tol = torch.finfo(run.x.dtype).eps * inside
+    if leaking:
+        raise _Failed(f"{' and '.join(leaking)}: entries depend on other entries", leak, tol)
+    return _Measured(leak, tol, f"{size} entries, {' and '.join(directions)}, gradient masks")
+
+
+def _leak(run: _Run, call: Callable, point: Tensor) -> tuple[float, float]:
+    """Largest gradient of the outputs of some batch entries with respect to other entries."""
+    size = math.prod(run.batch)
+    index = torch.arange(size, device=point.device).reshape(run.batch)
+    leak, inside = 0.0, 0.0
     with torch.enable_grad():
-        x = run.x.clone().requires_grad_(True)
-        y, log_det = run.calls.forward(x)
-        if y.shape[: len(run.batch)] != run.batch:
-            raise _Failed(f"f(x) of shape {tuple(y.shape)} lost the batch shape {tuple(run.batch)}")
-        leak, inside = 0.0, 0.0
+        inputs = point.clone().requires_grad_(True)
+        out, log_det = call(inputs)
+        if out.shape[: len(run.batch)] != run.batch:
+            raise _Failed(f"output of shape {tuple(out.shape)} lost the batch {tuple(run.batch)}")
         for bit in range(max(1, math.ceil(math.log2(size)))):
             for side in (0, 1):
                 chosen = ((index >> bit) & 1) == side
-                mask = chosen.reshape(*run.batch, *([1] * (y.dim() - len(run.batch))))
-                loss = (y * run.weights(y, 3) * mask).sum()
+                mask = chosen.reshape(*run.batch, *([1] * (out.dim() - len(run.batch))))
+                loss = (out * run.weights(out, 3) * mask).sum()
                 if log_det.shape == run.batch:
                     loss = loss + (log_det * chosen).sum()
-                (grad,) = torch.autograd.grad(loss, x, retain_graph=True, allow_unused=True)
+                (grad,) = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
                 if grad is None:
                     continue
                 grad = grad.abs().reshape(*run.batch, -1).amax(-1)
                 leak = max(leak, grad[~chosen].max().item() if (~chosen).any() else 0.0)
                 inside = max(inside, grad[chosen].max().item())
-    tol = torch.finfo(run.x.dtype).eps * inside
-    if leak > tol:
-        raise _Failed("outputs or log-dets of some entries depend on other entries", leak, tol)
-    return _Measured(leak, tol, f"{size} entries, gradient masks")
+    return leak, inside
 
 
 def _acyclic(depends: Tensor) -> bool:
