@@ -12,9 +12,12 @@ from sandflow import (
     testing,
     train,
 )
+from sandflow.compiled import CompiledFlow, compile
 
 __all__ = [
+    "CompiledFlow",
     "bijectors",
+    "compile",
     "data",
     "diffusion",
     "distributions",

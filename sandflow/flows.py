@@ -83,8 +83,8 @@ class Flow(nn.Module):
         """
         features = self.context_features
         base = self.base
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        if not 0 < temperature < float("inf"):
+            raise ValueError(f"temperature must be positive and finite, got {temperature}")
         if temperature != 1.0:
             base = self._normal(temperature * self.base_scale)
         if context is None:
@@ -100,6 +100,18 @@ class Flow(nn.Module):
         return TransformedDistribution(base.expand(context.shape[:-1]), bijector)
 
 
+def _check_sizes(**sizes: object) -> None:
+    """Refuse builder arguments that no flow can have, naming the argument."""
+    for name, value in sizes.items():
+        values = value if name == "hidden" and not isinstance(value, int) else (value,)
+        if name == "hidden" and not len(values):
+            raise ValueError("hidden must list at least one hidden size, got ()")
+        least = 0 if name == "context" else 1
+        for v in values:
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+
+
 def realnvp(
     features: int,
     *,
@@ -113,6 +125,7 @@ def realnvp(
         >>> realnvp(3, layers=4)().event_shape
         torch.Size([3])
     """
+    _check_sizes(features=features, layers=layers, hidden=hidden, context=context)
     parts = [
         AffineCoupling(features, hidden=hidden, context=context, swap=i % 2 == 1)
         for i in range(layers)
@@ -133,6 +146,7 @@ def nice(
         >>> nice(4)().log_prob(torch.zeros(4)).shape
         torch.Size([])
     """
+    _check_sizes(features=features, layers=layers, hidden=hidden, context=context)
     scaling = Affine(torch.zeros(features), torch.ones(features), event_dim=1, learnable=True)
     couplings = [
         AdditiveCoupling(features, hidden=hidden, context=context, swap=i % 2 == 1)
@@ -176,7 +190,11 @@ def glow(shape: Sequence[int], *, levels: int = 2, steps: int = 4, hidden: int =
         >>> flow().sample((2,)).shape
         torch.Size([2, 1, 8, 8])
     """
+    _check_sizes(levels=levels, steps=steps, hidden=hidden)
+    if len(shape) != 3:
+        raise ValueError(f"glow needs shape=(C, H, W), got {tuple(shape)}")
     c, h, w = shape
+    _check_sizes(channels=c, height=h, width=w)
     if h % 2**levels or w % 2**levels:
         raise ValueError(f"glow with {levels} levels needs H, W divisible by {2**levels}: {shape}")
     return Flow(_glow_level(c, levels, steps, hidden), (c, h, w))
@@ -206,6 +224,7 @@ def nsf(
         >>> nsf(3, layers=2, hidden=(16,))().log_prob(torch.zeros(5, 3)).shape
         torch.Size([5])
     """
+    _check_sizes(features=features, layers=layers, hidden=hidden, bins=bins, context=context)
     spline = {"bins": bins, "bound": bound, "hidden": hidden, "context": context}
     couplings = [SplineCoupling(features, swap=i % 2 == 1, **spline) for i in range(layers)]
     scaling = Affine(torch.zeros(features), torch.ones(features), event_dim=1, learnable=True)
@@ -238,6 +257,7 @@ def maf(
         >>> x.shape, log_q.shape
         (torch.Size([4, 3]), torch.Size([4]))
     """
+    _check_sizes(features=features, layers=layers, hidden=hidden, context=context)
     parts: list[Bijector] = []
     for i in range(layers):
         if i:

@@ -171,7 +171,6 @@ def test_glow_rejects_odd_sizes():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_torch_compile_gives_the_same_log_prob():
     flow = perturb(flows.realnvp(4, layers=4, hidden=(16,)), scale=0.1)
     x = torch.randn(8, 4)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sandflow.bijectors.elementwise import Affine
 
@@ -23,6 +25,13 @@ class ActNorm(Affine):
     "initialised" flag is a buffer: it travels in ``state_dict()``, and a
     reloaded checkpoint is never re-initialised. Forward (sampling) passes
     before any inverse pass use the identity.
+
+    The first batch must be non-empty and finite (a ``ValueError`` says so,
+    and nothing is initialised). A channel whose statistics are degenerate (a
+    batch of one value per channel, or zero variance) gets scale 1 around its
+    mean, with a ``UserWarning`` naming the channel and the batch size, instead
+    of a scale clamped to a tiny number. Under ``torch.compile`` the flag is
+    read from a Python mirror of the buffer, so that no graph breaks on it.
 
     Args:
         channels: number of channels :math:`C`, the size of dim ``-event_dim``.
@@ -48,23 +57,58 @@ class ActNorm(Affine):
         super().__init__(torch.zeros(shape), torch.ones(shape), event_dim=event_dim, learnable=True)
         self.channels = channels
         self.register_buffer("initialized", torch.tensor(False))
+        self._ready = False  # mirrors the buffer: a Python bool that torch.compile can guard on
+        self.register_load_state_dict_post_hook(_mirror_flag)
 
     @torch.no_grad()
     def initialize(self, y: Tensor) -> None:
-        """Set the parameters so that ``inverse(y)`` has zero mean and unit variance per channel."""
+        """Set the parameters so that ``inverse(y)`` has zero mean and unit variance per channel.
+
+        Raises:
+            ValueError: if ``y`` is empty or holds NaN or infinite values.
+        """
+        batch_shape = y.shape[: y.dim() - self.event_dim]
+        if y.numel() == 0:
+            raise ValueError(
+                f"ActNorm cannot initialise from an empty batch (shape {tuple(y.shape)}); "
+                "its first inverse pass must see data."
+            )
+        if not torch.isfinite(y).all():
+            raise ValueError(
+                "ActNorm cannot initialise from a batch with NaN or infinite values "
+                f"(shape {tuple(y.shape)}); clean the data or initialise from another batch."
+            )
         channel_dim = y.dim() - self.event_dim
         dims = [d for d in range(y.dim()) if d != channel_dim]
-        std, mean = torch.std_mean(y, dim=dims, correction=0, keepdim=True)
+        std, mean = torch.std_mean(y, dim=dims, correction=0)
+        degenerate = ~(std > 1e-6 * mean.abs().clamp_min(1.0))
+        if degenerate.any():
+            channels = degenerate.nonzero().flatten().tolist()
+            warnings.warn(
+                f"ActNorm: channel(s) {channels} of the first batch (batch shape "
+                f"{tuple(batch_shape)}) have zero variance; their scale is set to 1. Initialise "
+                "from a larger, varied batch for a data-dependent scale.",
+                UserWarning,
+                stacklevel=3,
+            )
+            std = torch.where(degenerate, torch.ones_like(std), std)
         self.loc.copy_(mean.view(self.loc.shape))
-        self.log_scale.copy_(std.clamp_min(1e-6).log().view(self.log_scale.shape))
+        self.log_scale.copy_(std.log().view(self.log_scale.shape))
         self.initialized.fill_(True)
+        self._ready = True
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        if not self.initialized:
+        if not self._ready and not self.initialized:
             self.initialize(y)
+        self._ready = True
         return super().inverse_and_log_det(y, context)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, event_dim={self.event_dim}"
+
+
+def _mirror_flag(module: nn.Module, incompatible_keys: object) -> None:
+    """After ``load_state_dict``, set the Python mirror of the loaded ``initialized`` buffer."""
+    module._ready = bool(module.initialized)
