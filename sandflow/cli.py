@@ -21,6 +21,7 @@ PARTS = {
     "flows": "sandflow.demo.flows",
     "diffusion": "sandflow.demo.diffusion",
     "kl": "sandflow.demo.kl",
+    "continuous": "sandflow.demo.continuous",
 }
 
 
