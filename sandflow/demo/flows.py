@@ -61,7 +61,7 @@ def run_toy(
 
 def digits_bits_per_dim(log_prob: torch.Tensor) -> float:
     """Mean bits per dim of dequantised digits from continuous log-densities on ``[0, 1)``."""
-    return data.bits_per_dim(log_prob, num_dims=64, levels=17).mean().item()
+    return data.dequantized_bits_per_dim(log_prob, num_dims=64, levels=17).mean().item()
 
 
 def run_digits(out: Path, *, steps: int = 1500, seed: int = 0) -> list[dict]:
