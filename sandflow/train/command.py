@@ -25,13 +25,13 @@ from torch import Tensor, nn
 from sandflow import data as datasets
 from sandflow import flows
 from sandflow.diffusion import GaussianDiffusion, NoiseSchedule
+from sandflow.matching import flow_matching_loss
 from sandflow.nn.denoisers import MLPDenoiser, UNet
 from sandflow.train.loop import Run, fit
 
 __all__ = ["add_parser", "run"]
 
-FLOWS = ("realnvp", "nsf", "maf", "glow") + (("cnf",) if hasattr(flows, "cnf") else ())
-MODELS = (*FLOWS, "diffusion")
+MODELS = ("realnvp", "nsf", "maf", "glow", "cnf", "diffusion")
 
 
 class UsageError(Exception):
@@ -77,7 +77,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
     parser.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up")
     parser.add_argument("--clip", type=float, default=10.0, help="gradient-norm clip")
-    parser.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights")
+    parser.add_argument("--ema", type=float, default=0.995, help="EMA decay of the weights")
     parser.add_argument("--precision", default="float32", choices=("float32", "bf16", "fp16"))
     parser.add_argument("--hidden", type=int, default=64, help="network width (UNet: base)")
     parser.add_argument("--layers", type=int, default=None, help="flow layers (glow: steps)")
@@ -161,12 +161,21 @@ def _job(args: argparse.Namespace) -> Job:
     def prepare(x: Tensor) -> Tensor:
         return datasets.dequantize(x) - 0.5 if kind == "digits" else x
 
+    to_unit = (lambda x: x + 0.5) if kind == "digits" else (lambda x: (x - low) / (high - low))
+    if args.model == "cnf":  # flow matching trains the vector field alone, without ODE solves
+        field = flow.bijector.vector_field
+
+        def sample(trained: nn.Module, n: int) -> Tensor:
+            field.load_state_dict(trained.state_dict())
+            return flow().sample((n,))
+
+        return Job(field, lambda v, x: flow_matching_loss(v, x), source, sample, to_unit, shape)
     return Job(
         flow,
         lambda model, x: -model().log_prob(prepare(x)).mean(),
         source,
         lambda model, n: model().sample((n,)),
-        lambda x: x + 0.5 if kind == "digits" else (x - low) / (high - low),
+        to_unit,
         shape,
     )
 
@@ -185,7 +194,7 @@ def _figure(job: Job, run: Run, path: Path) -> None:
 
     with torch.no_grad():
         model = run.model.eval()
-        samples = job.sample(model, 64 if len(job.shape) == 3 else 2000).float().cpu()
+        samples = job.sample(model, 64 if len(job.shape) == 3 else 1000).float().cpu()
     if len(job.shape) == 3:
         figure = plot.image_grid(job.to_unit(samples[:, :1]).clamp(0, 1), title="samples (EMA)")
     else:

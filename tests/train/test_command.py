@@ -75,6 +75,24 @@ def test_diffusion_trains_on_digits(tmp_path, one_thread):
     check_outputs(tmp_path, 2)
 
 
+def test_a_continuous_flow_trains_by_flow_matching(tmp_path, one_thread):
+    args = [
+        "cnf",
+        "--data",
+        "eight_gaussians",
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "8",
+        "--out",
+        str(tmp_path),
+    ]
+    assert train(*args) == 0
+    check_outputs(tmp_path, 2)
+
+
 def test_a_flow_trains_on_a_user_file(tmp_path, one_thread):
     np.save(tmp_path / "points.npy", np.random.default_rng(0).normal(size=(64, 3)))
     args = [
