@@ -13,10 +13,13 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.diffusion import elbo as _elbo
 from sandflow.diffusion import losses as _losses
+from sandflow.diffusion import probability_flow as _probability_flow
 from sandflow.diffusion import sampling as _sampling
 from sandflow.diffusion.coefficients import DiffusionCoefficients, Model
+from sandflow.distributions import TransformedDistribution
 from sandflow.distributions.markov_chain import MarkovChain
 
 __all__ = ["GaussianDiffusion"]
@@ -179,6 +182,24 @@ class GaussianDiffusion(DiffusionCoefficients):
     def bits_per_dim(self, model: Model, x0: Tensor, steps_per_call: int | None = None) -> Tensor:
         """``-ELBO / (D log 2)`` per example; see :func:`sandflow.diffusion.elbo.bits_per_dim`."""
         return _elbo.bits_per_dim(self, model, x0, steps_per_call)
+
+    def probability_flow(
+        self, model: Model, event_shape: Sequence[int], **options: object
+    ) -> ContinuousFlow:
+        """The ODE flow from ``N(0, I)`` to data with this model's marginals.
+
+        See :func:`sandflow.diffusion.probability_flow.probability_flow`.
+        """
+        return _probability_flow.probability_flow(self, model, event_shape, **options)
+
+    def distribution(
+        self, model: Model, event_shape: Sequence[int], **options: object
+    ) -> TransformedDistribution:
+        """The model's exact likelihood through its probability-flow ODE, as a distribution.
+
+        See :func:`sandflow.diffusion.probability_flow.distribution`.
+        """
+        return _probability_flow.distribution(self, model, event_shape, **options)
 
     def loss(
         self, model: Model, x0: Tensor, weighting: str = "simple", vlb_weight: float = 1e-3
