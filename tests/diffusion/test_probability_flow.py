@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from sandflow.bijectors import ContinuousFlow
 from sandflow.diffusion import GaussianDiffusion, NoiseSchedule
 from sandflow.diffusion.probability_flow import (
     ProbabilityFlowField,
@@ -119,3 +120,14 @@ def test_bits_per_dim_dequantises_discrete_data():
 def test_x0_parameterization_is_refused():
     with pytest.raises(ValueError, match="parameterization"):
         probability_flow(GaussianDiffusion(SCHEDULE, "x0"), optimal_eps, (3,))
+
+
+def test_gaussian_diffusion_methods_delegate():
+    diffusion = GaussianDiffusion(SCHEDULE)
+    flow = diffusion.probability_flow(optimal_eps, (3,), trace="hutchinson")
+    assert isinstance(flow, ContinuousFlow) and flow.trace == "hutchinson"
+    x0 = MU + SD * torch.randn(4, 3, dtype=F64)
+    with torch.no_grad():
+        log_q = diffusion.distribution(optimal_eps, (3,), **CLOSE).log_prob(x0)
+        expected = distribution(diffusion, optimal_eps, (3,), **CLOSE).log_prob(x0)
+    torch.testing.assert_close(log_q, expected)
