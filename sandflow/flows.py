@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 
@@ -24,7 +23,7 @@ from sandflow.bijectors import (
     Squeeze,
 )
 from sandflow.bijectors.continuous import ContinuousFlow
-from sandflow.distributions import TransformedDistribution
+from sandflow.distributions import DiagonalNormal, TransformedDistribution
 from sandflow.nn.vector_field import MLPVectorField
 
 __all__ = ["Flow", "cnf", "glow", "maf", "nice", "nsf", "realnvp"]
@@ -62,14 +61,12 @@ class Flow(nn.Module):
         return self.bijector.context_features
 
     @property
-    def base(self) -> dist.Distribution:
+    def base(self) -> DiagonalNormal:
         """The standard-normal base distribution over events of shape ``shape``."""
         return self._normal(self.base_scale)
 
-    def _normal(self, scale: Tensor) -> dist.Distribution:
-        # The buffers are valid by construction: skip re-validating them on every call.
-        normal = dist.Normal(self.base_loc, scale, validate_args=False)
-        return normal.to_event(len(self.shape))
+    def _normal(self, scale: Tensor) -> DiagonalNormal:
+        return DiagonalNormal(self.base_loc, scale, len(self.shape))
 
     def forward(
         self, context: Tensor | None = None, *, temperature: float = 1.0

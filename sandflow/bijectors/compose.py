@@ -79,44 +79,48 @@ class Chain(Bijector):
     def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        return self._run(x, context, range(len(self.parts)), "forward")
+        return self._run(x, context, list(self.parts), forward=True)
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        return self._run(y, context, range(len(self.parts) - 1, -1, -1), "inverse")
+        parts = list(self.parts)
+        parts.reverse()
+        return self._run(y, context, parts, forward=False)
 
     def _run(
-        self, x: Tensor, context: Tensor | None, indices: range, direction: str
+        self, x: Tensor, context: Tensor | None, parts: list[Bijector], forward: bool
     ) -> tuple[Tensor, Tensor]:
-        """Apply the parts in ``indices`` order, summing their log-dets onto the chain's event."""
+        """Apply ``parts`` in order, summing their log-dets onto the chain's event."""
         batch_shape_of(x, self.event_dim, "Chain")
         total: Tensor | None = None
-        for step, i in enumerate(indices):
-            part = self.parts[i]
+        for step, part in enumerate(parts):
             try:
-                if direction == "forward":
+                if forward:
                     x, log_det = part.forward_and_log_det(x, context)
                 else:
                     x, log_det = part.inverse_and_log_det(x, context)
             except ShapeError as error:
-                previous = (
-                    _describe(indices[step - 1], self.parts[indices[step - 1]])
-                    if step
-                    else "the input"
-                )
-                raise ShapeError(
-                    f"Chain {direction} pass: {_describe(i, part)} received shape "
-                    f"{tuple(x.shape)} from {previous}: {error} Check that the parts "
-                    "agree on the event shape (a Squeeze changes it) or rebuild the part "
-                    "for the shape it receives."
-                ) from error
+                raise self._shape_error(parts, step, x, forward, error) from error
             if part.event_dim != self.event_dim:
                 log_det = sum_rightmost(log_det, self.event_dim - part.event_dim)
             total = log_det if total is None else total + log_det
         if total is None:
             total = x.new_zeros(x.shape[: x.dim() - self.event_dim])
         return x, total
+
+    def _shape_error(
+        self, parts: list[Bijector], step: int, x: Tensor, forward: bool, error: ShapeError
+    ) -> ShapeError:
+        """The error of part ``step`` of a pass, naming the part and its neighbour."""
+        index = list(self.parts).index
+        previous = _describe(index(parts[step - 1]), parts[step - 1]) if step else "the input"
+        return ShapeError(
+            f"Chain {'forward' if forward else 'inverse'} pass: "
+            f"{_describe(index(parts[step]), parts[step])} received shape {tuple(x.shape)} "
+            f"from {previous}: {error} Check that the parts agree on the event shape (a "
+            "Squeeze changes it) or rebuild the part for the shape it receives."
+        )
 
     def forward_shape(self, shape: torch.Size) -> torch.Size:
         for part in self.parts:

@@ -6,9 +6,11 @@ from sandflow.distributions.gaussian import (
     normal_kl,
 )
 from sandflow.distributions.markov_chain import MarkovChain
+from sandflow.distributions.normal import DiagonalNormal
 from sandflow.distributions.transformed import TransformedDistribution
 
 __all__ = [
+    "DiagonalNormal",
     "DiscretizedNormal",
     "MarkovChain",
     "TransformedDistribution",

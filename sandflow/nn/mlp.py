@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
 __all__ = ["MLP"]
 
@@ -45,6 +45,3 @@ class MLP(nn.Sequential):
             nn.init.zeros_(layers[-1].bias)
         super().__init__(*layers)
         self.in_features, self.out_features = in_features, out_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x)
