@@ -45,8 +45,9 @@ def _pytest(device: str, dtype: str) -> tuple[str, float]:
 def _glow(device: str, batch: int) -> str:
     torch.manual_seed(0)
     bijector = perturb(flows.glow((3, 32, 32), levels=2, steps=4, hidden=128).bijector, 0.01)
-    bijector = bijector.to(device=device, dtype=torch.float64)
-    x = domain_inputs(bijector, (3, 32, 32), batch_shape=(batch,), dtype=torch.float64)
+    dtype = torch.float64 if device.startswith("cuda") else torch.float32  # CPU: a dry run
+    bijector = bijector.to(device=device, dtype=dtype)
+    x = domain_inputs(bijector, (3, 32, 32), batch_shape=(batch,), dtype=dtype)
     report = inspect_bijector(
         bijector,
         x.to(device),
@@ -67,7 +68,7 @@ def _glow(device: str, batch: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--glow-batch", type=int, default=2)
+    parser.add_argument("--glow-batch", type=int, default=None, help="default: 2 on CUDA, 1 on CPU")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: run with --device cpu for a dry run", file=sys.stderr)
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness {dtype}: {line} ({seconds:.0f} s)", flush=True)
         summary.append((f"harness {dtype} on {args.device}", line, seconds))
     glow_start = time.perf_counter()
-    line = _glow(args.device, args.glow_batch)
+    batch = args.glow_batch or (2 if args.device.startswith("cuda") else 1)
+    line = _glow(args.device, batch)
     summary.append(
         (f"kit on glow 3x32x32 (batch {args.glow_batch})", line, time.perf_counter() - glow_start)
     )
