@@ -72,10 +72,15 @@ def setup(module: nn.Module, device: str | torch.device | None = None) -> Proces
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        atexit.register(dist.destroy_process_group)
+        atexit.register(_destroy)
     if dist.is_initialized():
         return Processes(dist.get_rank(), dist.get_world_size(), device)
     return Processes(0, 1, device)
+
+
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather_batch(batch: Any, processes: Processes) -> Any:  # noqa: ANN401
@@ -95,19 +100,22 @@ def initialize_actnorm(
     module: nn.Module,
     loss: Callable[[nn.Module, Any], Tensor],
     batch: Any,  # noqa: ANN401
+    processes: Processes,
 ) -> bool:
-    """Run one no-grad pass of ``loss`` on ``batch`` if ``module`` holds an uninitialised ActNorm.
+    """One no-grad pass of ``loss`` on the global batch if ``module`` has an uninitialised ActNorm.
 
     :class:`~sandflow.bijectors.ActNorm` sets itself from the first batch it
-    sees. Given the global first batch on every rank, before DDP wraps the
-    module, every rank initialises alike, exactly as one process would. The
-    pass runs in float32 and leaves the random generators as it found them.
+    sees. Given ``batch``, this rank's share of the first batch, every rank
+    gathers the whole global batch and runs the pass on it before DDP wraps
+    the module: every rank initialises alike, exactly as one process would.
+    The pass runs in float32 and leaves the random generators as it found them.
 
     Returns:
         Whether a pass ran.
     """
     if not any(isinstance(m, ActNorm) and not m.initialized for m in module.modules()):
         return False
+    batch = all_gather_batch(batch, processes)
     devices = [batch.device] if isinstance(batch, Tensor) and batch.is_cuda else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         loss(module, batch)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from sandflow.train import checkpoint
 from sandflow.train import precision as amp
 from sandflow.train.data import Data, batches
-from sandflow.train.distributed import Processes, all_gather_batch, initialize_actnorm, setup
+from sandflow.train.distributed import Processes, initialize_actnorm, setup
 
 __all__ = ["Run", "fit", "nll"]
 
@@ -229,6 +229,8 @@ def fit(
         )
     if ema is not None and not 0 <= ema < 1:
         raise ValueError(f"ema is a decay in [0, 1), got {ema}")
+    if resume and out is None:
+        raise ValueError("resume=True needs out, the folder of the checkpoint")
     processes = setup(module, device)
     device = processes.device
     amp.check(precision, device)
@@ -254,6 +256,7 @@ def fit(
     out = Path(out) if out is not None else None
     path = out / "checkpoint.pt" if out is not None else None
     state = None
+    parts = {"model": module, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
     if path is not None and path.exists():
         if not resume:
             raise FileExistsError(
@@ -261,11 +264,9 @@ def fit(
             )
         state = checkpoint.load(path)
         checkpoint.check_resumable(state, settings, module, path)
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None:
-            scaler.load_state_dict(state["scaler"])
+        for name, part in parts.items():
+            if part is not None:
+                part.load_state_dict(state[name])
         checkpoint.restore_rng(state["rng"][processes.rank])
     elif seed is not None:
         _seed(seed + processes.rank)
@@ -284,7 +285,7 @@ def fit(
     )
     if start < steps:
         first = next(stream)
-        initialize_actnorm(module, loss, all_gather_batch(first, processes))
+        initialize_actnorm(module, loss, first, processes)
         stream = _chain(first, stream)
     averaged = None
     if ema is not None:
@@ -348,23 +349,17 @@ def fit(
             if path is not None and (done % checkpoint_every == 0 or done == steps):
                 rng = processes.gather(checkpoint.rng_state())
                 if processes.main:
-                    epoch_size = _epoch_size(data, batch_size)
-                    checkpoint.save(
-                        {
-                            "step": done,
-                            "settings": settings,
-                            "model": module.state_dict(),
-                            "ema": averaged.state_dict() if averaged is not None else None,
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "scaler": scaler.state_dict() if scaler is not None else None,
-                            "rng": rng,
-                            "data": {"epoch": done // epoch_size, "batch": done % epoch_size}
-                            if epoch_size
-                            else {"step": done},
-                        },
-                        path,
-                    )
+                    saved = {
+                        name: None if part is None else part.state_dict()
+                        for name, part in {**parts, "ema": averaged}.items()
+                    }
+                    position = {"step": done}
+                    if epoch_size := _epoch_size(data, batch_size):
+                        position.update(
+                            zip(("epoch", "batch"), divmod(done, epoch_size), strict=True)
+                        )
+                    meta = {"step": done, "settings": settings, "rng": rng, "data": position}
+                    checkpoint.save({**saved, **meta}, path)
     return Run(module, averaged, max(start, steps), metrics.history)
 
 

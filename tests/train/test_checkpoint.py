@@ -47,7 +47,7 @@ def test_resume_after_sigkill_is_bit_identical_to_an_uninterrupted_run(tmp_path,
     kill_at(killed, stop_at=26)  # step 25: after the checkpoint at 20, before the one at 30
     saved = checkpoint.load(killed / "checkpoint.pt")  # intact, and read with weights_only=True
     assert saved["step"] == 20
-    assert saved["data"] == {"epoch": 3, "batch": 2}  # 6 batches of 32 per epoch of 200
+    assert saved["data"] == {"step": 20, "epoch": 3, "batch": 2}  # 6 batches of 32 in 200
     assert [p.name for p in killed.iterdir() if p.name.endswith(".tmp")] == []
     resumed = jobs.resume_job(killed)
     reference = jobs.resume_job(whole)
