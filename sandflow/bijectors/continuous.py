@@ -40,10 +40,13 @@ class ContinuousFlow(Bijector):
       unbiased estimate at the cost of one vector-Jacobian product.
 
     When gradients are on, the divergence is built with ``create_graph`` so
-    that the log-det trains the field. ``adjoint=True`` computes parameter
-    gradients by the adjoint method (``torchdiffeq.odeint_adjoint`` with the
-    field's parameters as ``adjoint_params``): memory constant in the number
-    of solver steps, at the price of a second solve.
+    that the log-det trains the field. The adaptive step sizes are shared by
+    the batch (one solve for all entries, which meet only in the step size,
+    at the solver's tolerance) and kept out of autograd. ``adjoint=True``
+    computes parameter gradients by the adjoint method
+    (``torchdiffeq.odeint_adjoint`` with the field's parameters as
+    ``adjoint_params``): memory constant in the number of solver steps, at
+    the price of a second solve.
 
     The field is called as ``vector_field(x, t)`` (``vector_field(x, t,
     context)`` for a conditional one, whose ``context_features`` attribute
@@ -152,8 +155,10 @@ class ContinuousFlow(Bijector):
             noise = torch.randint_like(flat, 2).mul_(2).sub_(1)
         dynamics = _Dynamics(self.vector_field, context, noise)
         times = torch.tensor(span, dtype=x.dtype, device=x.device)
-        solve = {"rtol": self.rtol, "atol": self.atol, "method": self.solver}
-        solve["options"] = self.options
+        options = self.options
+        if self.solver in _ADAPTIVE and "norm" not in options:
+            options = {**options, "norm": _step_norm}
+        solve = {"rtol": self.rtol, "atol": self.atol, "method": self.solver, "options": options}
         if self.adjoint:
             params = tuple(self.vector_field.parameters())
             if context is not None and context.requires_grad:
@@ -177,6 +182,15 @@ class ContinuousFlow(Bijector):
             f"solver={self.solver!r}, atol={self.atol}, rtol={self.rtol}, adjoint={self.adjoint}"
             + (f", context={self.context_features}" if self.context_features else "")
         )
+
+
+def _step_norm(state: tuple[Tensor, ...]) -> Tensor:
+    """The error norm that sets the step size (max RMS over the state), outside autograd.
+
+    The step size is the solver's choice, not part of the map: without the
+    detach, gradients would flow through it from every batch entry to every other.
+    """
+    return torch.stack([s.detach().square().mean().sqrt() for s in state]).max()
 
 
 class _Dynamics:
