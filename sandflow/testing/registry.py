@@ -33,6 +33,7 @@ from sandflow.bijectors import (
     AffineCoupling,
     Bijector,
     Chain,
+    ContinuousFlow,
     Conv1x1,
     Invert,
     Logit,
@@ -46,6 +47,7 @@ from sandflow.bijectors import (
     SplineCoupling,
     Squeeze,
 )
+from sandflow.nn import MLPVectorField
 from sandflow.testing.check import perturb
 
 __all__ = ["REGISTRY", "Entry"]
@@ -218,6 +220,17 @@ REGISTRY: dict[str, Entry] = {
     ),
     "iaf_flow_context": Entry(
         lambda: _conditioned(flows.maf(3, layers=2, hidden=(8,), context=2, iaf=True).bijector, 2),
+        (3,),
+        perturbation=0.1,
+    ),
+    # exact trace, adaptive steps at tolerances that float64 can check, a bound context
+    "continuous_flow_context": Entry(
+        lambda: _conditioned(
+            ContinuousFlow(
+                MLPVectorField(3, hidden=(8,), context=2), event_shape=(3,), atol=1e-8, rtol=1e-8
+            ),
+            2,
+        ),
         (3,),
         perturbation=0.1,
     ),
