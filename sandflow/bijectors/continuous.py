@@ -40,9 +40,10 @@ class ContinuousFlow(Bijector):
       unbiased estimate at the cost of one vector-Jacobian product.
 
     When gradients are on, the divergence is built with ``create_graph`` so
-    that the log-det trains the field. The adaptive step sizes are shared by
-    the batch (one solve for all entries, which meet only in the step size,
-    at the solver's tolerance) and kept out of autograd. ``adjoint=True``
+    that the log-det trains the field. An adaptive solver holds every entry
+    of the batch (state and log-det) to ``atol + rtol |x|``; its step sizes
+    are shared by the batch (one solve for all entries, which meet only in
+    the step size, at the solver's tolerance) and kept out of autograd. ``adjoint=True``
     computes parameter gradients by the adjoint method
     (``torchdiffeq.odeint_adjoint`` with the field's parameters as
     ``adjoint_params``): memory constant in the number of solver steps, at
@@ -185,12 +186,14 @@ class ContinuousFlow(Bijector):
 
 
 def _step_norm(state: tuple[Tensor, ...]) -> Tensor:
-    """The error norm that sets the step size (max RMS over the state), outside autograd.
+    """The error norm that sets the step size: the largest entry, outside autograd.
 
-    The step size is the solver's choice, not part of the map: without the
-    detach, gradients would flow through it from every batch entry to every other.
+    The maximum (not torchdiffeq's default root mean square) holds every
+    entry of the batch to the tolerance, as if it were solved alone. The step
+    size is the solver's choice, not part of the map: without the detach,
+    gradients would flow through it from every batch entry to every other.
     """
-    return torch.stack([s.detach().square().mean().sqrt() for s in state]).max()
+    return torch.stack([s.detach().abs().max() for s in state]).max()
 
 
 class _Dynamics:
