@@ -150,7 +150,7 @@ def _job(args: argparse.Namespace) -> Job:
         net = UNet(shape[0], base=args.hidden) if images else MLPDenoiser(shape[0], hidden=hidden)
         return Job(
             net,
-            lambda model, x: diffusion.loss(model, prepare(x)),
+            lambda model, x: diffusion.to(x.device).loss(model, prepare(x)),
             source,
             lambda model, n: diffusion.sample(model, (n, *shape)),
             lambda x: (x + 1) / 2 if kind == "digits" else (x - low) / (high - low),
