@@ -111,7 +111,8 @@ def probability_path(
         raise ValueError(f"path must be one of {', '.join(map(repr, _PATHS))}, got {path!r}")
     t = t.to(x0.dtype).view(-1, *(1,) * (x0.dim() - 1))
     if path == "linear":
-        xt, ut = x0 + t * (x1 - x0), x1 - x0
+        ut = x1 - x0
+        xt = x0 + t * ut
     else:
         angle = 0.5 * math.pi * t
         cos, sin = angle.cos(), angle.sin()

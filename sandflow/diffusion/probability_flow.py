@@ -117,8 +117,8 @@ class ProbabilityFlowField(nn.Module):
         device = next(diffusion.buffers()).device
         # -log alpha_bar at the integers (increasing), and the network's timestep at each
         self.register_buffer("neg_log_alpha_bars", -schedule.alpha_bars.log().to(device), False)
-        steps = getattr(diffusion, "model_timesteps", torch.arange(self.num_steps + 1))
-        self.register_buffer("model_timesteps", steps.to(device, torch.float64), False)
+        steps = diffusion.model_timesteps.to(device, torch.float64)  # respaced: the original t
+        self.register_buffer("model_timesteps", steps, False)
 
     def timestep(self, sigma: Tensor) -> Tensor:
         """The real step time ``t in [0, T]`` whose ``alpha_bar(t) = 1 / (1 + sigma^2)``."""
