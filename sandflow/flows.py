@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from sandflow.bijectors import (
     ActNorm,
@@ -22,6 +23,7 @@ from sandflow.bijectors import (
     SplineCoupling,
     Squeeze,
 )
+from sandflow.bijectors.base import check_finite, check_tensor
 from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.distributions import DiagonalNormal, TransformedDistribution
 from sandflow.nn.vector_field import MLPVectorField
@@ -93,6 +95,9 @@ class Flow(nn.Module):
             return TransformedDistribution(base, self.bijector)
         if not features:
             raise ValueError("this flow was built without context; build it with context=<n>.")
+        check_tensor("context", context, self.base_loc, "the flow's parameters")
+        if Distribution._validate_args:  # the default that pyro.enable_validation sets
+            check_finite("context", context)
         bijector = self.bijector.condition(context)
         return TransformedDistribution(base.expand(context.shape[:-1]), bijector)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of, check_size
 
 __all__ = ["VectorBijector"]
 
@@ -20,8 +21,7 @@ class VectorBijector(Bijector):
     """
 
     def __init__(self, features: int) -> None:
-        if features < 1:
-            raise ValueError(f"{type(self).__name__} needs features >= 1, got {features}")
+        check_size(type(self).__name__, "features", features)
         super().__init__(event_dim=1)
         self.features = features
 
@@ -29,6 +29,11 @@ class VectorBijector(Bijector):
         """A parameter drawn from ``U(-1/sqrt(features), 1/sqrt(features))``."""
         bound = 1 / math.sqrt(self.features)
         return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+    @staticmethod
+    def positive(raw: Tensor) -> Tensor:
+        """``softplus(raw)``, at least the dtype's smallest normal number: never 0 once rounded."""
+        return F.softplus(raw).clamp_min(torch.finfo(raw.dtype).tiny)
 
     def _check(self, x: Tensor) -> None:
         batch_shape_of(x, 1, type(self).__name__, self.features)

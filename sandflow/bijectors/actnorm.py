@@ -67,7 +67,7 @@ class ActNorm(Affine):
         Raises:
             ValueError: if ``y`` is empty or holds NaN or infinite values.
         """
-        batch_shape = y.shape[: y.dim() - self.event_dim]
+        batch_shape = self._log_det(y).shape  # the shape check (channels) comes first
         if y.numel() == 0:
             raise ValueError(
                 f"ActNorm cannot initialise from an empty batch (shape {tuple(y.shape)}); "

@@ -12,6 +12,8 @@ from sandflow.bijectors.base import (
     Bijector,
     ShapeError,
     batch_shape_of,
+    check_tensor,
+    reference_tensor,
     sum_rightmost,
     with_event_dim,
 )
@@ -93,6 +95,10 @@ class Chain(Bijector):
     ) -> tuple[Tensor, Tensor]:
         """Apply ``parts`` in order, summing their log-dets onto the chain's event."""
         batch_shape_of(x, self.event_dim, "Chain")
+        like = reference_tensor(self)  # dtype and device, once for all the parts
+        check_tensor("the Chain's input", x, like)
+        if context is not None:
+            check_tensor("context", context, like)
         total: Tensor | None = None
         for step, part in enumerate(parts):
             try:

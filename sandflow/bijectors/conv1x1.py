@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of, check_size
 
 __all__ = ["Conv1x1"]
 
@@ -27,7 +27,11 @@ class Conv1x1(Bijector):
     \odot e^{\log|s|}`, so the log-det is :math:`HW \sum_c \log|s_c|` in
     :math:`O(C)` and the inverse takes two triangular solves, with no ``slogdet``
     or dense inverse. ``lu=False`` keeps a plain weight (log-det by
-    ``slogdet``). Both start from a random rotation.
+    ``slogdet``). Both start from a random rotation. The LU diagonal is used
+    with :math:`\log|s|` clamped to :math:`[\log t, -\log t]` (:math:`t` the
+    dtype's smallest normal number, :math:`e^{\pm 87.3}` in float32), in the
+    matrix and in the log-det alike: a diverged parameter can no longer turn
+    :math:`s` into 0 or infinity and give a NaN inverse beside a finite log-det.
 
     The mixed axis is the first event dimension ``-event_dim``: channels of
     ``(C, H, W)`` events (``event_dim=3``), or the features of a vector
@@ -51,8 +55,8 @@ class Conv1x1(Bijector):
     """
 
     def __init__(self, channels: int, *, lu: bool = True, event_dim: int = 3) -> None:
-        if event_dim < 1:
-            raise ValueError("Conv1x1 needs event_dim >= 1")
+        check_size("Conv1x1", "channels", channels)
+        check_size("Conv1x1", "event_dim", event_dim)
         super().__init__(event_dim=event_dim)
         self.channels, self.lu = channels, lu
         # Parameters are made contiguous: Pyro's param store keeps a contiguous copy of a
@@ -70,10 +74,15 @@ class Conv1x1(Bijector):
         self.upper = nn.Parameter(upper.triu(1).contiguous())
         self.log_diagonal = nn.Parameter(diagonal.abs().log().contiguous())
 
+    def _log_diagonal(self) -> Tensor:
+        """``log|s|`` clamped to ``[log tiny, -log tiny]``: ``s`` and ``1 / s`` stay finite."""
+        bound = -math.log(torch.finfo(self.log_diagonal.dtype).tiny)
+        return self.log_diagonal.clamp(-bound, bound)
+
     def _factors(self) -> tuple[Tensor, Tensor]:
         eye = torch.eye(self.channels, dtype=self.lower.dtype, device=self.lower.device)
         lower = self.lower * self.lower_mask + eye
-        upper = self.upper.triu(1) + torch.diag(self.diagonal_sign * self.log_diagonal.exp())
+        upper = self.upper.triu(1) + torch.diag(self.diagonal_sign * self._log_diagonal().exp())
         return lower, upper
 
     def matrix(self) -> Tensor:
@@ -95,7 +104,7 @@ class Conv1x1(Bijector):
 
     def _log_det_per_position(self) -> Tensor:
         if self.lu:
-            return self.log_diagonal.sum()
+            return self._log_diagonal().sum()
         return torch.linalg.slogdet(self.weight)[1]
 
     def _mix(self, x: Tensor, matrix: Tensor, sign: float) -> tuple[Tensor, Tensor]:

@@ -106,7 +106,9 @@ class Coupling(CheckedSettings, Bijector):
             if self.event_dim == 3:
                 context = context[..., None, None].expand(*context.shape, *a.shape[-2:])
             a = torch.cat((a, context), dim=-self.event_dim)
-        h = self.conditioner(a).unflatten(-self.event_dim, (self.params_per_feature, -1))
+        h = self.conditioner(a).unflatten(
+            -self.event_dim, (self.params_per_feature, self.transformed)
+        )
         return h.movedim(-self.event_dim - 1, -1)
 
     def _log_det(self, x: Tensor, log_det: Tensor | None) -> Tensor:

@@ -81,9 +81,11 @@ class Affine(Bijector):
         return self.scale_sign * self.log_scale.exp() if self.signed else self.log_scale.exp()
 
     def _log_det(self, x: Tensor) -> Tensor:
-        batch = batch_shape_of(x, self.event_dim, type(self).__name__)
-        event_shape = x.shape[x.dim() - self.event_dim :]
         shape = self.log_scale.shape
+        # parameters that span the first event dimension (ActNorm's channels) give its size
+        spans = len(shape) == self.event_dim > 0 and shape[0] > 1
+        batch = batch_shape_of(x, self.event_dim, type(self).__name__, shape[0] if spans else None)
+        event_shape = x.shape[x.dim() - self.event_dim :]
         pairs = zip(reversed(shape), reversed(event_shape), strict=False)
         if len(shape) > len(event_shape) or any(p not in (1, e) for p, e in pairs):
             raise ShapeError(
@@ -111,16 +113,36 @@ class Affine(Bijector):
 
 
 def _check_unit_interval(y: Tensor, name: str) -> None:
-    if not torch.all((y > 0) & (y < 1)):
-        bad = y[~((y > 0) & (y < 1))].flatten()[:3].tolist()
+    """Refuse values outside (0, 1); NaN is no value at all and goes through as NaN."""
+    outside = (y <= 0) | (y >= 1)
+    if bool(outside.any()):
+        bad = y[outside].flatten()[:3].tolist()
         raise ValueError(
             f"{name} needs values strictly inside (0, 1); got out-of-support values such as {bad}"
         )
 
 
+def _sigmoid(x: Tensor) -> Tensor:
+    """``sigmoid(x)`` clamped into the open interval: ``[tiny, 1 - eps / 2]`` of the dtype.
+
+    In float32 ``sigmoid(17)`` already rounds to 1.0 and ``sigmoid(-104)`` to 0;
+    the clamp keeps every output a valid input of the inverse (as torch's
+    ``SigmoidTransform`` does with ``clamp_probs``, but to the nearest
+    representable numbers, so that no precision is lost inside the interval).
+    NaN stays NaN.
+    """
+    info = torch.finfo(x.dtype)
+    return torch.sigmoid(x).clamp(info.tiny, 1 - info.eps / 2)
+
+
 def _sigmoid_log_det(x: Tensor) -> Tensor:
     """``log sigmoid'(x) = -softplus(-x) - softplus(x)``, stable for any real ``x``."""
     return -F.softplus(-x) - F.softplus(x)
+
+
+def _logit_log_det(y: Tensor) -> Tensor:
+    """``log|logit'(y)| = -log y - log(1 - y)``, exact in ``y`` up to both edges of (0, 1)."""
+    return -torch.log(y) - torch.log1p(-y)
 
 
 class Sigmoid(Bijector):
@@ -129,7 +151,12 @@ class Sigmoid(Bijector):
     .. math::
         \log|\det J| = -\sum_{\text{event}} \mathrm{softplus}(-x) + \mathrm{softplus}(x).
 
-    The inverse rejects values outside :math:`(0, 1)` with a ``ValueError``.
+    Outputs are clamped into :math:`[\text{tiny}, 1 - \epsilon/2]` of the dtype
+    (the smallest normal number and the largest number below 1), so that a
+    sample never lands on the edge of the codomain: float32 rounds
+    ``sigmoid(17)`` to 1. The inverse rejects values outside :math:`(0, 1)`
+    with a ``ValueError``, and its log-det :math:`-\log y - \log(1 - y)` is
+    exact in :math:`y` up to both edges.
 
     Args:
         event_dim: number of rightmost dimensions forming one event.
@@ -149,14 +176,13 @@ class Sigmoid(Bijector):
     def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        return torch.sigmoid(x), sum_rightmost(_sigmoid_log_det(x), self.event_dim)
+        return _sigmoid(x), sum_rightmost(_sigmoid_log_det(x), self.event_dim)
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         _check_unit_interval(y, "Sigmoid.inverse")
-        x = torch.logit(y)
-        return x, -sum_rightmost(_sigmoid_log_det(x), self.event_dim)
+        return torch.logit(y), sum_rightmost(_logit_log_det(y), self.event_dim)
 
 
 class Logit(Bijector):
@@ -164,7 +190,8 @@ class Logit(Bijector):
 
     The inverse of :class:`Sigmoid`, used at the data end of a flow on data in
     a bounded interval (dequantised images). Inputs outside :math:`(0, 1)`
-    raise a ``ValueError`` that names them.
+    raise a ``ValueError`` that names them; the inverse clamps as
+    :class:`Sigmoid` does, so that ``Logit`` round trips hold at both edges.
 
     Args:
         event_dim: number of rightmost dimensions forming one event.
@@ -185,10 +212,9 @@ class Logit(Bijector):
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         _check_unit_interval(x, "Logit")
-        y = torch.logit(x)
-        return y, -sum_rightmost(_sigmoid_log_det(y), self.event_dim)
+        return torch.logit(x), sum_rightmost(_logit_log_det(x), self.event_dim)
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        return torch.sigmoid(y), sum_rightmost(_sigmoid_log_det(y), self.event_dim)
+        return _sigmoid(y), sum_rightmost(_sigmoid_log_det(y), self.event_dim)

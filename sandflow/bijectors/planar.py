@@ -13,27 +13,45 @@ __all__ = ["Planar"]
 MAX_ITERATIONS = 100
 
 
-def _solve_monotone(t: Tensor, c: Tensor, b: Tensor) -> Tensor:
-    r"""The root of :math:`f(a) = a + c \tanh(a + b) - t` (:math:`c \ge -1`), vectorised.
+def _slope(t: Tensor, gap: Tensor) -> Tensor:
+    r""":math:`1 + (g - 1)\tanh'(t) = \tanh^2 t + g\,\mathrm{sech}^2 t`, without cancellation.
 
-    :math:`f` is non-decreasing and the root lies in :math:`[t - |c|, t + |c|]`;
+    With :math:`e = e^{-2|t|}`, :math:`\tanh^2 t = \mathrm{expm1}(-2|t|)^2 / (1 + e)^2`
+    and :math:`\mathrm{sech}^2 t = 4e / (1 + e)^2`: a sum of non-negative terms,
+    accurate however close :math:`g > 0` comes to 0 (the map's flattest point).
+    """
+    e = torch.exp(-2 * t.abs())
+    return (torch.expm1(-2 * t.abs()).square() + 4 * e * gap) / (1 + e).square()
+
+
+def _log_slope(t: Tensor, gap: Tensor) -> Tensor:
+    """``log(_slope(t, gap))``, finite for any ``gap`` of at least the dtype's ``tiny``."""
+    e = torch.exp(-2 * t.abs())
+    return torch.log(torch.expm1(-2 * t.abs()).square() + 4 * e * gap) - 2 * torch.log1p(e)
+
+
+def _solve_monotone(t: Tensor, gap: Tensor, b: Tensor) -> Tensor:
+    r"""The root of :math:`f(a) = a + (g - 1) \tanh(a + b) - t` (:math:`g > 0`), vectorised.
+
+    :math:`f` is increasing and the root lies in :math:`[t - |g - 1|, t + |g - 1|]`;
     Newton steps that leave the current bracket are replaced by bisection.
-    Stops when every step is below ``4 eps (1 + |a|)`` of the dtype.
+    Stops when every step is below ``4 eps (1 + |a|)`` of the dtype; NaN
+    entries stay NaN and do not hold the others back.
     """
     eps = torch.finfo(t.dtype).eps
+    c = gap - 1
     spread = c.abs().expand_as(t)
     low, high = t - spread, t + spread
     a = t.clone()
     for _ in range(MAX_ITERATIONS):
-        h = torch.tanh(a + b)
-        f = a + c * h - t
+        f = a + c * torch.tanh(a + b) - t
         low, high = torch.where(f < 0, a, low), torch.where(f > 0, a, high)
-        newton = a - f / (1 + c * (1 - h.square()))
+        newton = a - f / _slope(a + b, gap)
         inside = (newton > low) & (newton < high)
         new = torch.where(inside, newton, (low + high) / 2)
         step = (new - a).abs()
         a = new
-        if bool((step <= 4 * eps * (1 + a.abs())).all()):
+        if bool(((step <= 4 * eps * (1 + a.abs())) | step.isnan()).all()):
             break
     return a
 
@@ -47,8 +65,17 @@ class Planar(VectorBijector):
 
     with :math:`m(a) = -1 + \mathrm{softplus}(a)`, so that :math:`w^\top \hat u
     = m(w^\top u) > -1`: the map is then strictly increasing along :math:`w`
-    and invertible. The inverse has no closed form. Writing
-    :math:`\alpha = w^\top z`, it solves the scalar equation
+    and invertible. With :math:`g = 1 + w^\top \hat u = \mathrm{softplus}(w^\top u)`
+    and :math:`t = w^\top z + b` the log-det is evaluated as
+
+    .. math::
+        \log|\det J| = \log\bigl(\tanh^2 t + g\,\mathrm{sech}^2 t\bigr),
+
+    a sum of non-negative terms: finite and accurate for every :math:`w^\top u`
+    (where :math:`1 + (g - 1)\tanh' t` would round to 0 once :math:`g` is below
+    the dtype's epsilon, :math:`w^\top u \lesssim -17` in float32). The
+    inverse has no closed form. Writing :math:`\alpha = w^\top z`, it solves
+    the scalar equation
 
     .. math::
         \alpha + w^\top \hat u\, \tanh(\alpha + b) = w^\top y,
@@ -80,40 +107,35 @@ class Planar(VectorBijector):
         self.w = self.uniform_parameter(features)
         self.b = self.uniform_parameter()
 
-    def _u_hat_and_wu(self) -> tuple[Tensor, Tensor]:
-        r""":math:`\hat u` and :math:`w^\top \hat u = m(w^\top u) > -1`."""
+    def _u_hat_and_gap(self) -> tuple[Tensor, Tensor]:
+        r""":math:`\hat u` and :math:`g = 1 + w^\top \hat u = \mathrm{softplus}(w^\top u) > 0`."""
         wu = self.w @ self.u
-        wu_hat = F.softplus(wu) - 1
         norm = self.w.square().sum().clamp_min(torch.finfo(self.w.dtype).tiny)
-        return self.u + (wu_hat - wu) * self.w / norm, wu_hat
-
-    def _log_det(self, alpha: Tensor, wu_hat: Tensor) -> Tensor:
-        """``log(1 + w^T u_hat tanh'(alpha + b))``, where ``alpha = w^T z``."""
-        derivative = 1 - torch.tanh(alpha + self.b).square()
-        return torch.log1p(wu_hat * derivative)
+        # m(wu) - wu = softplus(wu) - 1 - wu = softplus(-wu) - 1, without cancellation
+        return self.u + (F.softplus(-wu) - 1) * self.w / norm, self.positive(wu)
 
     def forward_and_log_det(
         self, x: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         self._check(x)
-        u_hat, wu_hat = self._u_hat_and_wu()
+        u_hat, gap = self._u_hat_and_gap()
         alpha = x @ self.w
         y = x + u_hat * torch.tanh(alpha + self.b).unsqueeze(-1)
-        return y, self._log_det(alpha, wu_hat)
+        return y, _log_slope(alpha + self.b, gap)
 
     def inverse_and_log_det(
         self, y: Tensor, context: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         self._check(y)
-        u_hat, wu_hat = self._u_hat_and_wu()
+        u_hat, gap = self._u_hat_and_gap()
         t = y @ self.w
         with torch.no_grad():
-            root = _solve_monotone(t, wu_hat, self.b)
+            root = _solve_monotone(t, gap, self.b)
         h = torch.tanh(root + self.b)
-        slope = (1 + wu_hat * (1 - h.square())).clamp_min(torch.finfo(y.dtype).tiny)
-        alpha = root - (root + wu_hat * h - t) / slope
+        slope = _slope(root + self.b, gap).clamp_min(torch.finfo(y.dtype).tiny)
+        alpha = root - (root + (gap - 1) * h - t) / slope
         x = y - u_hat * torch.tanh(alpha + self.b).unsqueeze(-1)
-        return x, -self._log_det(alpha, wu_hat)
+        return x, -_log_slope(alpha + self.b, gap)
 
     def extra_repr(self) -> str:
         return f"features={self.features}"

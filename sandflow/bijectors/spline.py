@@ -47,7 +47,8 @@ def rational_quadratic_spline(
     discriminant clamped at 0 against rounding. The boundary derivatives are 1,
     so the spline joins the identity tails with a continuous derivative, and
     no input is rejected: values outside :math:`[-B, B]` are clamped before the
-    spline is evaluated (no NaN reaches the gradients) and passed through.
+    spline is evaluated (no NaN reaches the gradients) and passed through. A
+    NaN input gives NaN in both outputs, never the log-det 0 of a tail.
 
     ``params`` holds, along its last axis, ``K`` unnormalised bin widths,
     ``K`` heights and ``K - 1`` inner derivatives (``3K - 1`` numbers; zeros
@@ -89,7 +90,7 @@ def rational_quadratic_spline(
     inner = MIN_DERIVATIVE + F.softplus(raw_derivatives + offset)
     derivatives = F.pad(inner, (1, 1), value=1.0)
 
-    inside = (x >= -bound) & (x <= bound)
+    outside = (x < -bound) | (x > bound)  # NaN is neither: it goes through the spline
     v = x.clamp(-bound, bound)
     knots = ys if inverse else xs
     k = (v.unsqueeze(-1) >= knots[..., 1:-1]).sum(-1, keepdim=True)
@@ -119,7 +120,7 @@ def rational_quadratic_spline(
         out, log_det = x_k + xi * w, -log_slope
     else:
         out, log_det = y_k + h * (s * xi.square() + d0 * t) / denominator, log_slope
-    return torch.where(inside, out, x), torch.where(inside, log_det, torch.zeros_like(x))
+    return torch.where(outside, x, out), torch.where(outside, torch.zeros_like(x), log_det)
 
 
 class RationalQuadraticSpline(ElementwiseMap):

@@ -9,7 +9,13 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sandflow.bijectors.base import Bijector, sum_rightmost
+from sandflow.bijectors.base import (
+    Bijector,
+    check_finite,
+    check_tensor,
+    reference_tensor,
+    sum_rightmost,
+)
 from sandflow.bijectors.compose import Chain
 
 __all__ = ["TransformedDistribution"]
@@ -32,7 +38,8 @@ class TransformedDistribution(dist.TransformedDistribution):
         base: the base distribution :math:`p_z` (noise).
         bijectors: a bijector or a list, applied in order from noise to data.
         validate_args: check values (shape, finiteness, support) in
-            :meth:`log_prob`.
+            :meth:`log_prob`, and refuse NaN or infinite results (log-densities
+            and samples). Dtype and device are always checked, once per call.
 
     Example:
         >>> from sandflow.bijectors import Affine
@@ -78,12 +85,51 @@ class TransformedDistribution(dist.TransformedDistribution):
     def _extra_event_dims(self) -> int:
         return len(self.base_dist.event_shape) - self.bijector.event_dim
 
-    def log_prob(self, value: Tensor) -> Tensor:
-        """``log p(x)`` by one inverse pass of the bijector."""
+    def _check_input(self, name: str, x: Tensor) -> None:
+        """One check per call: dtype and device always; finite values under validation."""
+        check_tensor(name, x, reference_tensor(self.bijector))
         if self._validate_args:
+            check_finite(name, x)
+
+    def _check_result(self, name: str, result: Tensor) -> None:
+        """Under validation, refuse a NaN or infinite result of finite input, naming the cause."""
+        if (
+            not self._validate_args
+            or torch.compiler.is_compiling()
+            or bool(torch.isfinite(result).all())
+        ):
+            return
+        params = list(self.bijector.parameters())
+        broken = sum(int((~torch.isfinite(p)).sum()) for p in params)
+        cause = (
+            f"{broken} of the bijector's {sum(p.numel() for p in params)} parameters are NaN "
+            "or infinite (a diverged training step: lower the learning rate or clip the "
+            "gradients)"
+            if broken
+            else "the parameters are finite, so the map overflowed (inputs far outside the "
+            "data, or a badly conditioned layer)"
+        )
+        raise ValueError(
+            f"{name} is NaN or infinite for {int((~torch.isfinite(result)).sum())} of "
+            f"{result.numel()} entries from finite input: {cause}; validate_args=False lets "
+            "non-finite results through"
+        )
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """``log p(x)`` by one inverse pass of the bijector.
+
+        Raises:
+            TypeError: for a value in another dtype than the bijector's parameters.
+            ValueError: for a value on another device and, under validation,
+                for NaN or infinite values or a non-finite result.
+        """
+        self._check_input("value", value)
+        if self._validate_args and value.numel():  # torch's check cannot reshape an empty batch
             self._validate_sample(value)
         z, log_det = self.bijector.inverse_and_log_det_cached(value)
-        return self.base_dist.log_prob(z) + sum_rightmost(log_det, self._extra_event_dims())
+        result = self.base_dist.log_prob(z) + sum_rightmost(log_det, self._extra_event_dims())
+        self._check_result("log_prob", result)
+        return result
 
     def rsample_and_log_prob(
         self, sample_shape: torch.Size | tuple[int, ...] = ()
@@ -94,8 +140,12 @@ class TransformedDistribution(dist.TransformedDistribution):
         avoids the inverse pass that ``log_prob(rsample())`` would run.
         """
         z = self.base_dist.rsample(sample_shape)
+        self._check_input("the base distribution's sample", z)
         x, log_det = self.bijector.forward_and_log_det(z)
-        return x, self.base_dist.log_prob(z) - sum_rightmost(log_det, self._extra_event_dims())
+        log_prob = self.base_dist.log_prob(z) - sum_rightmost(log_det, self._extra_event_dims())
+        self._check_result("the sample", x)
+        self._check_result("its log_prob", log_prob)
+        return x, log_prob
 
     def sample_and_log_prob(
         self, sample_shape: torch.Size | tuple[int, ...] = ()
@@ -103,3 +153,18 @@ class TransformedDistribution(dist.TransformedDistribution):
         """As :meth:`rsample_and_log_prob`, without gradients."""
         with torch.no_grad():
             return self.rsample_and_log_prob(sample_shape)
+
+    def _push(self, z: Tensor) -> Tensor:
+        self._check_input("the base distribution's sample", z)
+        x = self.bijector(z)
+        self._check_result("the sample", x)
+        return x
+
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        """A reparameterised sample: a base sample through one forward pass."""
+        return self._push(self.base_dist.rsample(sample_shape))
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        """A sample without gradients."""
+        with torch.no_grad():
+            return self._push(self.base_dist.sample(sample_shape))

@@ -17,9 +17,9 @@ def test_invertibility_constraint_holds_for_any_u_and_w():
     with torch.no_grad():
         layer.w.copy_(torch.tensor([1.0, 0.5]))
         layer.u.copy_(torch.tensor([-6.0, 3.0]))  # w^T u = -4.5: plain u is not invertible
-    u_hat, wu_hat = layer._u_hat_and_wu()
-    assert wu_hat.item() > -1
-    torch.testing.assert_close(layer.w @ u_hat, wu_hat)
+    u_hat, gap = layer._u_hat_and_gap()
+    assert gap.item() > 0
+    torch.testing.assert_close(layer.w @ u_hat, gap - 1)
     # monotone along w: the map is a bijection, and the checks pass
     t = torch.linspace(-10, 10, 1001, dtype=torch.float64)
     line = t[:, None] * layer.w / layer.w.square().sum()
@@ -41,7 +41,7 @@ def test_root_solver_reaches_a_few_ulps(dtype):
     t = torch.cat([50 * torch.randn(2000), torch.linspace(-3, 3, 2001)]).to(dtype)
     for c in (-0.999999, -0.5, 0.0, 0.7, 30.0):
         c, b = torch.tensor(c, dtype=dtype), torch.tensor(0.3, dtype=dtype)
-        a = _solve_monotone(t, c, b)
+        a = _solve_monotone(t, c + 1, b)
         # the root is within a few ulps: the residual over the slope (Newton's step) is tiny
         residual = a + c * torch.tanh(a + b) - t
         slope = 1 + c * (1 - torch.tanh(a + b).square())
@@ -95,7 +95,7 @@ def test_one_feature():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="features >= 1"):
+    with pytest.raises(ValueError, match="features must be an int >= 1, got 0"):
         Planar(0)
     with pytest.raises(ShapeError, match="built for 3 features"):
         Planar(3).inverse_and_log_det(torch.zeros(2, 2))

@@ -14,8 +14,8 @@ def test_beta_stays_above_minus_alpha(beta_raw):
     layer = Radial(2).double()
     with torch.no_grad():
         layer.beta_raw.fill_(beta_raw)  # the most contracting maps come from very negative raws
-    alpha, beta = layer._alpha_beta()
-    assert beta.item() >= -alpha.item()
+    alpha, gap = layer._alpha_gap()
+    assert gap.item() > 0  # beta = gap - alpha > -alpha
     x = torch.cat([torch.randn(50, 2), 30 * torch.randn(50, 2)]).double() + layer.center
     check_bijector(layer, x.detach())
 
@@ -34,13 +34,13 @@ def test_inverse_is_exact_near_and_far_from_the_centre(dtype, scale):
 def test_both_roots_of_the_quadratic():
     # q = alpha + beta - s is positive near the centre and negative far away
     layer = _radial(2)
-    alpha, beta = layer._alpha_beta()
+    alpha, gap = layer._alpha_gap()
     radii = torch.tensor([0.0, 1e-8, 0.1, 1.0, 10.0, 1e6], dtype=torch.float64)
     direction = torch.tensor([0.6, 0.8], dtype=torch.float64)
     x = layer.center.detach() + radii[:, None] * direction
     y = layer(x)
     s = (y - layer.center).norm(dim=-1)
-    q = alpha + beta - s
+    q = gap - s
     assert (q > 0).any() and (q < 0).any()
     torch.testing.assert_close(layer.inv(y), x, rtol=1e-14, atol=1e-14)
 
@@ -69,7 +69,7 @@ def test_one_feature():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="features >= 1"):
+    with pytest.raises(ValueError, match="features must be an int >= 1, got 0"):
         Radial(0)
     with pytest.raises(ShapeError, match="built for 2 features"):
         Radial(2).forward_and_log_det(torch.zeros(5, 3))
