@@ -3,6 +3,7 @@
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from torch.distributions import Distribution
 
 settings.register_profile(
     "sandflow",
@@ -52,3 +53,12 @@ def device(request) -> torch.device:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _validation():
+    """Distributions validate by default in every test (importing zuko switches it off globally)."""
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(True)
+    yield
+    Distribution.set_default_validate_args(previous)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sandflow.bijectors import ActNorm
@@ -28,8 +29,10 @@ def test_forward_before_initialisation_is_the_identity():
 
 def test_single_example_batch_gives_finite_parameters():
     norm = ActNorm(2, event_dim=1)
-    x = norm.inv(torch.ones(1, 2))
+    with pytest.warns(UserWarning, match=r"ActNorm: channel\(s\) \[0, 1\].*batch shape \(1,\)"):
+        x = norm.inv(torch.ones(1, 2))
     assert torch.isfinite(x).all() and torch.isfinite(norm.log_scale).all()
+    assert torch.equal(norm.log_scale, torch.zeros(2))  # a safe scale of 1, not 1e-6
 
 
 def test_log_det_counts_positions():

@@ -3,7 +3,7 @@ import torch
 
 from sandflow import flows
 from sandflow.bijectors import ShapeError, SplineCoupling, rational_quadratic_spline
-from sandflow.testing import check_bijector, perturb
+from sandflow.testing import CHECKS, check_bijector, perturb
 
 
 def _params(n, bins, scale=2.0, dtype=torch.float64):
@@ -93,7 +93,9 @@ def test_zero_params_and_one_bin_are_the_identity():
 def test_one_bin_coupling_passes_the_checks():
     layer = perturb(SplineCoupling(3, bins=1, hidden=(8,)), scale=1.0).double()
     assert layer.params_per_feature == 2
-    check_bijector(layer, torch.randn(10, 3, dtype=torch.float64))
+    # one bin is the identity whatever the conditioner says: its weights get no gradient
+    maps = [c for c in CHECKS if c not in ("gradients", "pyro_module")]
+    check_bijector(layer, torch.randn(10, 3, dtype=torch.float64), checks=maps)
 
 
 def test_new_coupling_is_the_identity():
