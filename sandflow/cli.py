@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from sandflow import __version__
-from sandflow.demo.report import markdown_table, write_report
+from sandflow._output import OutputFolderError, output_folder
+from sandflow.demo.report import REPORT, markdown_table, write_report
 from sandflow.testing import cli as check_command
 from sandflow.train import command as train_command
 
@@ -26,14 +27,24 @@ PARTS = {
 
 
 def _demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run ``sandflow demo``; a bad ``--out`` or Ctrl-C ends it with one line on stderr."""
+    try:
+        out = output_folder(args.out)
+    except OutputFolderError as error:
+        print(f"sandflow demo: error: {error}", file=sys.stderr)
+        return 2
+    # a report left by an earlier run would sit beside this run's figures
+    (out / REPORT).unlink(missing_ok=True)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     rows: list[dict] = []
-    for part in args.parts:
-        print(f"== {part}", flush=True)
-        rows += importlib.import_module(PARTS[part]).run(out, quick=args.quick)
+    try:
+        for part in args.parts:
+            print(f"== {part}", flush=True)
+            rows += importlib.import_module(PARTS[part]).run(out, quick=args.quick)
+    except KeyboardInterrupt:
+        print(f"sandflow demo: interrupted; no report written to {str(out)!r}", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - start
     print(markdown_table(rows))
     print(f"\nwrote {write_report(out, rows, seconds)} and {len(list(out.glob('*.png')))} figures")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["markdown_table", "write_report"]
+from sandflow._output import write_atomically
+
+__all__ = ["REPORT", "markdown_table", "write_report"]
 
 COLUMNS = ("model", "data", "metric", "value", "reference")
+REPORT = "report.md"
 
 
 def _cell(value: object) -> str:
@@ -32,7 +35,11 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 
 def write_report(out: Path, rows: Sequence[dict], seconds: float) -> Path:
-    """Write ``out/report.md``: the table and every PNG in ``out``; return its path."""
+    """Write ``out/report.md``: the table and every PNG in ``out``; return its path.
+
+    The file is replaced atomically (a temporary file, then ``os.replace``), so
+    an interrupted run never leaves half a report.
+    """
     figures = sorted(p.name for p in out.glob("*.png"))
     text = [
         "# sandflow demo",
@@ -44,6 +51,4 @@ def write_report(out: Path, rows: Sequence[dict], seconds: float) -> Path:
         "",
     ]
     text += [f"![{name}]({name})\n" for name in figures]
-    path = out / "report.md"
-    path.write_text("\n".join(text))
-    return path
+    return write_atomically(out / REPORT, "\n".join(text))
