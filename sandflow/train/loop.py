@@ -208,7 +208,8 @@ def fit(
         The :class:`Run`.
 
     Raises:
-        FloatingPointError: if the loss is not finite, naming the step.
+        FloatingPointError: if the loss is not finite, naming the step (under
+            torchrun on the rank that saw it; torchrun then stops the others).
         ValueError: for bad settings, or a checkpoint of another run.
         FileExistsError: if ``out`` holds a checkpoint and ``resume`` is false.
 
