@@ -83,10 +83,12 @@ def _digits(quick: bool) -> tuple[list[dict], _Fit]:
     net = UNet(1, base=8 if quick else 16, out_channels=2)
     steps = 10 if quick else 1500
 
-    def batch() -> Tensor:
+    def batch(step: int) -> Tensor:
         return train[torch.randint(len(train), (128,))]
 
-    _train(diffusion, net, batch, steps, 2e-3, "DDPM digits")
+    training.fit(
+        net, diffusion.loss, batch, steps=steps, lr=2e-3, seed=None, progress="DDPM digits"
+    )
     if quick:
         test = test[:32]
     with torch.no_grad():
