@@ -11,7 +11,7 @@
 
 One thread, one process; the candidates of a case run interleaved
 round-robin (the order rotates every round) after a warm-up, and the median
-over rounds is reported. ``python -m benchmarks.diffusion`` writes
+over rounds is reported (:mod:`benchmarks.timing`). ``python -m benchmarks.diffusion`` writes
 ``benchmarks/results_diffusion.md``; ``python -m benchmarks.run`` includes it.
 Environment knob: ``SANDFLOW_BENCH_ROUNDS`` (default 9).
 """
@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from benchmarks import timing
+from benchmarks.report import table
+from benchmarks.timing import Timings
 from sandflow.diffusion import GaussianDiffusion, NoiseSchedule
 from sandflow.nn.denoisers import MLPDenoiser, UNet
 
@@ -41,23 +42,12 @@ except ImportError:
     diffusers = None
 
 
-def interleaved(candidates: dict[str, Callable[[], object]]) -> tuple[dict[str, float], float]:
-    """Median seconds per candidate over ``ROUNDS`` rotated rounds, and wall / CPU time."""
-    names = list(candidates)
-    for name in names:  # warm-up
-        candidates[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    wall = cpu = 0.0
-    for r in range(ROUNDS):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            w, c = time.perf_counter(), time.process_time()
-            candidates[name]()
-            times[name].append(time.perf_counter() - w)
-            wall, cpu = wall + times[name][-1], cpu + time.process_time() - c
-    return {name: statistics.median(t) for name, t in times.items()}, wall / cpu
+def interleaved(candidates: dict[str, Callable[[], object]]) -> Timings:
+    """``candidates`` timed one call per round, interleaved (:mod:`benchmarks.timing`)."""
+    return timing.interleaved({"run": candidates}, ROUNDS, 0.0, warmup=1, min_calls=1)
 
 
-def elbo_case(diffusion: GaussianDiffusion, net: nn.Module, x0: torch.Tensor) -> dict:
+def elbo_case(diffusion: GaussianDiffusion, net: nn.Module, x0: torch.Tensor) -> Timings:
     """The exact ELBO against the bare network calls it needs."""
     n, T = x0.shape[0], diffusion.num_steps
     per_call = max(1, 4096 // n)  # the ELBO's default stacking
@@ -123,7 +113,7 @@ def diffusers_ddpm(net: nn.Module, n: int, T: int) -> Callable[[], torch.Tensor]
     return sample
 
 
-def sampling_case(n: int = 500, T: int = 1000) -> tuple[dict, dict | None]:
+def sampling_case(n: int = 500, T: int = 1000) -> tuple[Timings, Timings | None]:
     net = MLPDenoiser(2, hidden=(128, 128, 128))
     diffusion = GaussianDiffusion(NoiseSchedule.linear(T))
     ours = torch.no_grad()(lambda: diffusion.sample(net, (n, 2)))
@@ -133,13 +123,10 @@ def sampling_case(n: int = 500, T: int = 1000) -> tuple[dict, dict | None]:
     return plain, interleaved({"sandflow": ours, "reference": diffusers_ddpm(net, n, T)})
 
 
-def _line(name: str, result: tuple[dict, float], target: str) -> str:
-    times, load = result
-    ratio = times["reference"] / times["sandflow"]
-    return (
-        f"| {name} | {times['sandflow']:.3f} | {times['reference']:.3f} | "
-        f"**{ratio:.2f}x** | {target} | {load:.2f} |"
-    )
+def _row(name: str, result: Timings, target: str) -> list[str]:
+    ratio = result.ratio("sandflow", "reference", "run")
+    seconds = (f"{result.median(n, 'run'):.3f}" for n in ("sandflow", "reference"))
+    return [name, *seconds, f"**{ratio:.2f}x**", target, f"{result.load():.2f}"]
 
 
 def main() -> str:
@@ -159,18 +146,18 @@ def main() -> str:
     digits = elbo_case(learned, unet, torch.randint(17, (64, 1, 8, 8)) / 8 - 1)
     plain, hub = sampling_case()
     rows = [
-        _line(
+        _row(
             "exact ELBO, MLP 3x256 on 2-D, T=1000, batch 256, vs the bare T network calls",
             toy,
             ">= 0.9x",
         ),
-        _line(
+        _row(
             "exact ELBO, UNet (base 16) on 1x8x8, T=100, learned variance, discretised decoder, "
             "batch 64, vs the bare T network calls",
             digits,
             ">= 0.9x",
         ),
-        _line(
+        _row(
             "sampling, 1,000 ancestral steps, MLP 3x128, 500 points, vs a plain-torch loop",
             plain,
             ">= 1.0x",
@@ -178,7 +165,7 @@ def main() -> str:
     ]
     if hub is not None:
         rows.append(
-            _line(
+            _row(
                 f"sampling, same, vs diffusers {diffusers.__version__} DDPMScheduler step loop",
                 hub,
                 "-",
@@ -194,17 +181,19 @@ def main() -> str:
             f"* Machine: {platform.machine()}, {os.cpu_count()} logical cores, "
             f"{platform.system()} {platform.release()}; {versions}",
             f"* {THREADS} torch thread; candidates interleaved round-robin (rotating order) "
-            f"after a warm-up; median of {ROUNDS} rounds. Ratio: reference time / sandflow time "
-            "(above 1: sandflow faster). Wall/CPU near 1 means the machine was not contended.",
+            f"after a warm-up, one call each per round, {ROUNDS} rounds (`benchmarks/timing.py`). "
+            "Times: median over rounds of the process's CPU seconds per call. Ratio: median over "
+            "rounds of reference time / sandflow time in the same round (above 1: sandflow "
+            "faster). Wall/CPU near 1 means the machine was not contended.",
             *(
                 []
                 if diffusers is not None
                 else ["* diffusers: not installed (`import diffusers` failed), row skipped."]
             ),
             "",
-            "| benchmark | sandflow (s) | reference (s) | ratio | target | wall/CPU |",
-            "|---|---:|---:|---:|---:|---:|",
-            *rows,
+            table(
+                ["benchmark", "sandflow (s)", "reference (s)", "ratio", "target", "wall/CPU"], rows
+            ),
             "",
         ]
     )

@@ -1,239 +1,75 @@
-"""Flow speed: sandflow against Pyro, zuko, nflows, normflows and a plain-torch reference.
+"""Flow speed: sandflow, eager and compiled, against plain torch, Pyro, zuko, nflows and normflows.
 
-One process, every library built with the same architecture and hidden sizes,
-runs interleaved round-robin (the library order rotates every round) after a
-warm-up, the median over rounds reported. ``python -m benchmarks.flows``
+Every library builds the same architecture with the same hidden sizes
+(:mod:`benchmarks.libraries`); the operations are timed interleaved in one
+process (:mod:`benchmarks.timing`) and every speed is reported as a ratio to
+plain torch, eager (:mod:`benchmarks.plain`). ``python -m benchmarks.flows``
 writes ``benchmarks/results_flows.md``; ``python -m benchmarks.run`` includes
 it in ``benchmarks/results.md``.
 
-Environment knobs: ``SANDFLOW_BENCH_ROUNDS`` (default 10) and
-``SANDFLOW_BENCH_BLOCK`` (seconds per timed block, default 0.12).
+Options: ``--device cpu cuda`` (default: both; CUDA is skipped, and said so,
+where ``torch.cuda.is_available()`` is false), ``--only TEXT`` (the cases
+whose title contains TEXT; the results file is then left alone). Environment:
+``SANDFLOW_BENCH_ROUNDS`` (default 10), ``SANDFLOW_BENCH_BLOCK`` (seconds
+per timed block, default 0.12), ``SANDFLOW_BENCH_DEVICES`` (as ``--device``).
 """
 
 from __future__ import annotations
 
-import gc
+import argparse
 import math
 import os
-import statistics
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from benchmarks import plain
+from benchmarks import libraries as lib
+from benchmarks.report import cell, table, verdict
+from benchmarks.timing import BLOCK_SECONDS, ROUNDS, Timings, interleaved, load_average
 
 THREADS = 1
-ROUNDS = int(os.environ.get("SANDFLOW_BENCH_ROUNDS", "10"))
-BLOCK_SECONDS = float(os.environ.get("SANDFLOW_BENCH_BLOCK", "0.12"))
 LEARNING_RATE = 1e-4
-LIBRARIES = ("sandflow", "plain torch", "pyro", "zuko", "nflows", "normflows")
+REFERENCE = "plain torch"
+LIBRARIES = (
+    "sandflow",
+    "sandflow compiled",
+    "plain torch",
+    "plain torch compiled",
+    "pyro",
+    "zuko",
+    "nflows",
+    "normflows",
+)
+OPS = ("train", "log_prob", "sample", "latency")
+LABELS = {
+    "train": "training step (samples/s)",
+    "log_prob": "log_prob, no grad (samples/s)",
+    "sample": "sampling (samples/s)",
+    "latency": "log_prob latency, batch 1 (µs)",
+}
 RESULTS = Path(__file__).with_name("results_flows.md")
 
 
 @dataclass
-class Model:
-    """One library's flow, behind the three calls the benchmark times."""
-
-    module: nn.Module
-    log_prob: Callable[[Tensor], Tensor]
-    sample: Callable[[int], Tensor]
-
-
-@dataclass
 class Case:
-    """One architecture: a builder per library (missing: n/a) and the data."""
+    """One architecture: a builder per library (called with ``device=``) and the data."""
 
     title: str
     batch: int
     data: Callable[[int], Tensor]
-    builders: dict[str, Callable[[], Model]]
-    latency: bool = True
-    timings: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    wall: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    builders: dict[str, Callable[..., lib.Model]]
+    ops: tuple[str, ...] = OPS
+    columns: tuple[str, ...] = LIBRARIES
+    reference: str = REFERENCE
+    timings: Timings = field(default_factory=Timings)
     params: dict[str, int] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
-
-
-def _zero_last(linear: nn.Module) -> None:
-    nn.init.zeros_(linear.weight)
-    nn.init.zeros_(linear.bias)
-
-
-# -- RealNVP, one builder per library ---------------------------------------------------
-
-
-def realnvp_sandflow(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    import sandflow.flows
-
-    flow = sandflow.flows.realnvp(features, layers=layers, hidden=hidden)
-    return Model(flow, lambda x: flow().log_prob(x), lambda n: flow().sample((n,)))
-
-
-def realnvp_plain(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    flow = plain.RealNVP(features, layers, hidden)
-    return Model(flow, flow.log_prob, flow.sample)
-
-
-def realnvp_pyro(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    import pyro.distributions as dist
-    import pyro.distributions.transforms as T
-    from pyro.nn import DenseNN
-
-    half = features // 2
-    swap = torch.roll(torch.arange(features), features - half)
-    parts: list[T.TransformModule] = []
-    for i in range(layers):
-        if i:
-            parts.append(T.Permute(swap))
-        net = DenseNN(half, list(hidden), param_dims=[features - half, features - half])
-        _zero_last(net.layers[-1])
-        parts.append(T.AffineCoupling(half, net))
-    base = dist.Normal(torch.zeros(features), torch.ones(features)).to_event(1)
-    flow = dist.TransformedDistribution(base, parts)
-    modules = nn.ModuleList(p for p in parts if isinstance(p, nn.Module))
-    return Model(modules, flow.log_prob, lambda n: flow.sample((n,)))
-
-
-def realnvp_zuko(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    from zuko.distributions import DiagNormal
-    from zuko.flows.coupling import GeneralCouplingTransform
-    from zuko.lazy import Flow, UnconditionalDistribution
-
-    first = torch.arange(features) < features // 2
-    transforms = []
-    for i in range(layers):
-        mask = first if i % 2 == 0 else ~first
-        transform = GeneralCouplingTransform(features, mask=mask, hidden_features=hidden)
-        _zero_last(transform.hyper[-1])
-        transforms.append(transform)
-    zeros, ones = torch.zeros(features), torch.ones(features)
-    flow = Flow(transforms, UnconditionalDistribution(DiagNormal, zeros, ones, buffer=True))
-    return Model(flow, lambda x: flow().log_prob(x), lambda n: flow().sample((n,)))
-
-
-class _NflowsNet(nn.Sequential):
-    """An nn.Sequential accepting the ``context`` argument nflows passes to its nets."""
-
-    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        return super().forward(x)
-
-
-def _nflows_mlp(hidden: tuple[int, ...]) -> Callable[[int, int], nn.Module]:
-    def create(n_in: int, n_out: int) -> nn.Module:
-        return _NflowsNet(*plain.mlp(n_in, n_out, hidden))
-
-    return create
-
-
-def _nflows_convnet(hidden: int) -> Callable[[int, int], nn.Module]:
-    def create(n_in: int, n_out: int) -> nn.Module:
-        return _NflowsNet(*plain.convnet(n_in, n_out, hidden))
-
-    return create
-
-
-def realnvp_nflows(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    from nflows.distributions import StandardNormal
-    from nflows.flows import Flow
-    from nflows.transforms import AffineCouplingTransform, CompositeTransform
-
-    second = (torch.arange(features) >= features // 2).int()
-    transforms = [
-        AffineCouplingTransform(second if i % 2 == 0 else 1 - second, _nflows_mlp(hidden))
-        for i in range(layers)
-    ]
-    flow = Flow(CompositeTransform(transforms), StandardNormal([features]))
-    return Model(flow, flow.log_prob, flow.sample)
-
-
-def realnvp_normflows(features: int, hidden: tuple[int, ...], layers: int) -> Model:
-    import normflows as nf
-
-    half = features // 2
-    flows = [
-        nf.flows.AffineCouplingBlock(
-            nf.nets.MLP([half, *hidden, 2 * (features - half)], init_zeros=True),
-            scale=True,
-            scale_map="exp",
-            split_mode="channel" if i % 2 == 0 else "channel_inv",
-        )
-        for i in range(layers)
-    ]
-    flow = nf.NormalizingFlow(nf.distributions.DiagGaussian(features, trainable=False), flows)
-    return Model(flow, flow.log_prob, lambda n: flow.sample(n)[0])
-
-
-# -- Glow -------------------------------------------------------------------------------
-
-
-def glow_sandflow(shape: tuple[int, int, int], levels: int, steps: int, hidden: int) -> Model:
-    import sandflow.flows
-
-    flow = sandflow.flows.glow(shape, levels=levels, steps=steps, hidden=hidden)
-    return Model(flow, lambda x: flow().log_prob(x), lambda n: flow().sample((n,)))
-
-
-def glow_plain(shape: tuple[int, int, int], levels: int, steps: int, hidden: int) -> Model:
-    flow = plain.Glow(shape, levels, steps, hidden)
-    return Model(flow, flow.log_prob, flow.sample)
-
-
-def glow_normflows(shape: tuple[int, int, int], levels: int, steps: int, hidden: int) -> Model:
-    import normflows as nf
-
-    c, h, w = shape
-    q0, flows, merges = [], [], []
-    for i in range(levels):
-        blocks = [
-            nf.flows.GlowBlock(c * 2 ** (levels + 1 - i), hidden, split_mode="channel")
-            for _ in range(steps)
-        ]
-        flows.append([*blocks, nf.flows.Squeeze()])
-        if i > 0:
-            merges.append(nf.flows.Merge())
-            scale = 2 ** (levels - i)
-            latent = (c * scale, h // scale, w // scale)
-        else:
-            latent = (c * 2 ** (levels + 1), h // 2**levels, w // 2**levels)
-        q0.append(nf.distributions.GlowBase(latent))
-    flow = nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
-    return Model(flow, lambda x: flow.log_prob(x, None), lambda n: flow.sample(n)[0])
-
-
-def glow_nflows(shape: tuple[int, int, int], levels: int, steps: int, hidden: int) -> Model:
-    from nflows.distributions import StandardNormal
-    from nflows.flows import Flow
-    from nflows.transforms import (
-        ActNorm,
-        AffineCouplingTransform,
-        CompositeTransform,
-        MultiscaleCompositeTransform,
-        OneByOneConvolution,
-        SqueezeTransform,
-    )
-
-    multiscale = MultiscaleCompositeTransform(levels)
-    c, h, w = shape
-    for _ in range(levels):
-        c, h, w = 4 * c, h // 2, w // 2
-        mask = (torch.arange(c) >= c // 2).int()
-        parts: list[nn.Module] = [SqueezeTransform()]
-        for _ in range(steps):
-            coupling = AffineCouplingTransform(mask, _nflows_convnet(hidden))
-            parts += [ActNorm(c), OneByOneConvolution(c), coupling]
-        kept = multiscale.add_transform(CompositeTransform(parts), (c, h, w))
-        if kept is not None:
-            c, h, w = kept
-    flow = Flow(multiscale, StandardNormal([math.prod(shape)]))
-    return Model(flow, flow.log_prob, flow.sample)
-
-
-# -- cases ------------------------------------------------------------------------------
 
 
 def _vector_data(features: int) -> Callable[[int], Tensor]:
@@ -248,68 +84,90 @@ def _vector_data(features: int) -> Callable[[int], Tensor]:
 
 def _image_data(shape: tuple[int, int, int]) -> Callable[[int], Tensor]:
     def data(n: int) -> Tensor:
-        x = torch.rand(n, *shape, generator=torch.Generator().manual_seed(3))
-        return x - 0.5
+        return torch.rand(n, *shape, generator=torch.Generator().manual_seed(3)) - 0.5
 
     return data
 
 
-def _realnvp_case(features: int, hidden: tuple[int, ...], batch: int) -> Case:
-    builders = {
-        "sandflow": realnvp_sandflow,
-        "plain torch": realnvp_plain,
-        "pyro": realnvp_pyro,
-        "zuko": realnvp_zuko,
-        "nflows": realnvp_nflows,
-        "normflows": realnvp_normflows,
+def _with_compiled(builders: dict[str, Callable[..., lib.Model]]) -> dict:
+    return {
+        "sandflow": builders["sandflow"],
+        "sandflow compiled": lib.compiled(builders["sandflow"], lib.compiled_sandflow),
+        **builders,
+        "plain torch compiled": lib.compiled(builders["plain torch"], lib.compiled_plain),
     }
+
+
+def _realnvp_case(features: int, hidden: tuple[int, ...], batch: int) -> Case:
+    builders = _with_compiled(
+        {
+            "sandflow": lib.realnvp_sandflow,
+            "plain torch": lib.realnvp_plain,
+            "pyro": lib.realnvp_pyro,
+            "zuko": lib.realnvp_zuko,
+            "nflows": lib.realnvp_nflows,
+            "normflows": lib.realnvp_normflows,
+        }
+    )
     width = "x".join(str(h) for h in hidden)
     return Case(
         title=f"RealNVP D={features} (8 affine couplings, MLP {width}), batch {batch}",
         batch=batch,
         data=_vector_data(features),
-        builders={name: (lambda b=b: b(features, hidden, 8)) for name, b in builders.items()},
+        builders={name: partial(b, features, hidden, 8) for name, b in builders.items()},
     )
 
 
 def _glow_case(shape: tuple[int, int, int], hidden: int, batch: int) -> Case:
-    builders = {
-        "sandflow": glow_sandflow,
-        "plain torch": glow_plain,
-        "nflows": glow_nflows,
-        "normflows": glow_normflows,
-    }
+    builders = _with_compiled(
+        {
+            "sandflow": lib.glow_sandflow,
+            "plain torch": lib.glow_plain,
+            "nflows": lib.glow_nflows,
+            "normflows": lib.glow_normflows,
+        }
+    )
     c, h, w = shape
     return Case(
         title=f"Glow {c}x{h}x{w} (2 levels x 4 steps, hidden {hidden}), batch {batch}",
         batch=batch,
         data=_image_data(shape),
-        builders={name: (lambda b=b: b(shape, 2, 4, hidden)) for name, b in builders.items()},
-        latency=False,
+        builders={name: partial(b, shape, 2, 4, hidden) for name, b in builders.items()},
+        ops=OPS[:3],
+    )
+
+
+def _compiled_case(title: str, name: str, features: int, batch: int, **sizes: object) -> Case:
+    """sandflow's ``name`` flow, eager against compiled (no plain-torch twin)."""
+    eager = partial(lib.sandflow_model, name, features, **sizes)
+    return Case(
+        title=f"{title} D={features}, batch {batch}: sandflow compiled against eager",
+        batch=batch,
+        data=_vector_data(features),
+        builders={
+            "sandflow": eager,
+            "sandflow compiled": lib.compiled(eager, lib.compiled_sandflow),
+        },
+        ops=OPS[:2],
+        columns=("sandflow", "sandflow compiled"),
+        reference="sandflow",
     )
 
 
 def cases() -> list[Case]:
-    """The three architectures of the benchmark."""
+    """The architectures of the benchmark: three against every library, three compiled-only."""
+    sizes = {"hidden": (256, 256), "layers": 8}
     return [
         _realnvp_case(64, (256, 256), 256),
         _realnvp_case(2, (64, 64), 4096),
         _glow_case((1, 8, 8), 256, 64),
+        _compiled_case("NICE (8 additive couplings, MLP 256x256)", "nice", 64, 256, **sizes),
+        _compiled_case("NSF (8 spline couplings, 8 bins, MLP 256x256)", "nsf", 64, 256, **sizes),
+        _compiled_case("MAF (5 MADE layers 256x256)", "maf", 64, 256, **{**sizes, "layers": 5}),
     ]
 
 
-# -- timing -----------------------------------------------------------------------------
-
-OPS = ("train", "log_prob", "sample", "latency")
-OP_LABELS = {
-    "train": "training step (samples/s)",
-    "log_prob": "log_prob, no grad (samples/s)",
-    "sample": "sampling (samples/s)",
-    "latency": "log_prob latency, batch 1 (µs)",
-}
-
-
-def _operations(model: Model, x: Tensor) -> dict[str, Callable[[], object]]:
+def _operations(model: lib.Model, x: Tensor) -> dict[str, Callable[[], object]]:
     # Every call gets a fresh tensor, as with a new batch: Pyro's transforms cache the
     # last (x, y) pair by identity and would otherwise return the previous result.
     optimizer = torch.optim.Adam(model.module.parameters(), lr=LEARNING_RATE)
@@ -317,220 +175,162 @@ def _operations(model: Model, x: Tensor) -> dict[str, Callable[[], object]]:
 
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = -model.log_prob(x.clone()).mean()
-        loss.backward()
+        model.loss(x.clone()).backward()
         optimizer.step()
 
+    @torch.no_grad()
     def log_prob() -> Tensor:
-        with torch.no_grad():
-            return model.log_prob(x.clone())
+        return model.log_prob(x.clone())
 
+    @torch.no_grad()
     def sample() -> Tensor:
-        with torch.no_grad():
-            return model.sample(n)
+        return model.sample(n)
 
+    @torch.no_grad()
     def latency() -> Tensor:
-        with torch.no_grad():
-            return model.log_prob(one.clone())
+        return model.latency(one.clone())
 
     return {"train": train, "log_prob": log_prob, "sample": sample, "latency": latency}
 
 
-def _block(fn: Callable[[], object], iters: int) -> tuple[float, float]:
-    """CPU and wall seconds per call over ``iters`` calls, garbage collector paused.
-
-    The CPU time of the process is the measure: with one torch thread it is the
-    work done, unaffected by other processes sharing the cores; the wall time is
-    kept to report how loaded the machine was.
-    """
-    gc.disable()
-    try:
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(iters):
-            fn()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return cpu / iters, wall / iters
-    finally:
-        gc.enable()
-
-
-def _calibrate(fn: Callable[[], object]) -> int:
-    """Warm ``fn`` up, then return the iteration count filling one block."""
-    calls, start = 0, time.process_time()
-    while calls < 3 or time.process_time() - start < 0.05:
-        fn()
-        calls += 1
-    per_call = (time.process_time() - start) / calls
-    return max(1, round(BLOCK_SECONDS / per_call))
-
-
-def _finite(model: Model, x: Tensor) -> bool:
-    with torch.no_grad():
-        return bool(torch.isfinite(model.log_prob(x)).all())
-
-
-def run_case(case: Case, rounds: int = ROUNDS) -> None:
-    """Build every library's flow, warm up, then time the operations round-robin."""
-    x = case.data(case.batch)
-    ops = [op for op in OPS if op != "latency" or case.latency]
-    work: dict[str, dict[str, tuple[Callable[[], object], int]]] = {}
-    models: dict[str, Model] = {}
-    for name in LIBRARIES:
-        if name not in case.builders:
-            case.notes[name] = "n/a"
-            continue
+def run_case(case: Case, device: torch.device, rounds: int = ROUNDS) -> None:
+    """Build every library's flow, initialise it on the data, then time the operations."""
+    torch._dynamo.reset()  # every case compiles afresh, within the recompile limit
+    x = case.data(case.batch).to(device)
+    work: dict[str, dict[str, Callable[[], object]]] = {op: {} for op in case.ops}
+    models = {}
+    for name, build in case.builders.items():
         torch.manual_seed(0)
         try:
-            model = case.builders[name]()
+            model = build(device=device)
         except ImportError as error:
             case.notes[name] = f"not installed ({error.name})"
             continue
         models[name] = model
         case.params[name] = sum(p.numel() for p in model.module.parameters())
+        with torch.no_grad():
+            model.eager_log_prob(x)  # the first density pass initialises ActNorm layers
         calls = _operations(model, x)
-        calls["train"]()  # the first density pass initialises ActNorm from data
-        work[name] = {op: (calls[op], _calibrate(calls[op])) for op in ops}
-    names = list(work)
-    gc.collect()
-    gc.freeze()  # the models stay alive: later collections need not walk them
-    try:
-        for r in range(rounds):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            for op in ops:
-                for name in order:
-                    fn, iters = work[name][op]
-                    cpu, wall = _block(fn, iters)
-                    case.timings.setdefault((name, op), []).append(cpu)
-                    case.wall.setdefault((name, op), []).append(wall)
-    finally:
-        gc.unfreeze()
+        for op in case.ops:
+            work[op][name] = calls[op]
+    case.timings = interleaved(work, rounds, BLOCK_SECONDS, device)
     for name, model in models.items():
-        if not _finite(model, x):
-            case.notes[name] = "non-finite log_prob after training"
+        with torch.no_grad():
+            if not torch.isfinite(model.log_prob(x)).all():
+                case.notes[name] = "non-finite log_prob after training"
 
 
 # -- report -----------------------------------------------------------------------------
 
 
 def _value(case: Case, name: str, op: str) -> float | None:
-    times = case.timings.get((name, op))
-    if not times:
+    median = case.timings.median(name, op)
+    if median is None:
         return None
-    median = statistics.median(times)
     return median * 1e6 if op == "latency" else case.batch / median
 
 
-def _round_ratios(case: Case, name: str, op: str) -> list[float]:
-    """Per-round speed of ``name`` relative to plain torch, both timed in the same round."""
-    times, reference = case.timings.get((name, op)), case.timings.get(("plain torch", op))
-    if not times or not reference:
-        return []
-    return [r / t for r, t in zip(reference, times, strict=True)]
-
-
-def _speed_ratio(case: Case, name: str, op: str) -> float | None:
-    """Median over rounds of the speed relative to plain torch (> 1: faster).
-
-    For throughput rows that is the throughput ratio, for the latency row plain
-    torch's latency over the library's: in both cases plain's time over the library's.
-    """
-    ratios = _round_ratios(case, name, op)
-    return statistics.median(ratios) if ratios else None
-
-
 def _cell(case: Case, name: str, op: str) -> str:
-    value = _value(case, name, op)
-    if value is None:
-        return case.notes.get(name, "n/a")
-    ratio = _speed_ratio(case, name, op)
-    number = f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-    return number if name == "plain torch" else f"{number} ({ratio:.2f}x)"
+    ratio = None if name == case.reference else case.timings.ratio(name, case.reference, op)
+    return cell(_value(case, name, op), ratio, case.notes.get(name, "n/a"))
 
 
-def _spread(case: Case, name: str) -> float:
-    """Largest interquartile range, over the rows, of ``name``'s per-round ratio to plain."""
-    worst = 0.0
-    for op in OPS:
-        ratios = _round_ratios(case, name, op)
-        if len(ratios) >= 4:
-            q1, _, q3 = statistics.quantiles(ratios, n=4)
-            worst = max(worst, q3 - q1)
-    return worst
+def _ratios(case: Case, name: str, reference: str) -> str:
+    ratios = {op: case.timings.ratio(name, reference, op) for op in case.ops}
+    parts = (f"{op} {ratio:.2f}x" for op, ratio in ratios.items() if ratio is not None)
+    return f"Speed of {name} relative to {reference}: " + ", ".join(parts)
 
 
-def _load(case: Case) -> float:
-    """Median ratio of wall-clock to CPU time per block: how much the cores were shared."""
-    ratios = [
-        w / c
-        for key, walls in case.wall.items()
-        for w, c in zip(walls, case.timings[key], strict=True)
-        if c > 0
-    ]
-    return statistics.median(ratios) if ratios else float("nan")
-
-
-def table(case: Case) -> str:
-    """A markdown table for one case: one row per operation, one column per library."""
-    names = [n for n in LIBRARIES if (n, "train") in case.timings or n in case.notes]
-    lines = [
-        f"### {case.title}",
-        "",
-        "| | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-        "| parameters | "
-        + " | ".join(f"{case.params[n]:,}" if n in case.params else "" for n in names)
-        + " |",
-    ]
-    for op in OPS:
-        if op == "latency" and not case.latency:
-            continue
-        lines.append(f"| {OP_LABELS[op]} | " + " | ".join(_cell(case, n, op) for n in names) + " |")
-    lines += [
-        "",
-        f"Interquartile range over rounds of sandflow's ratio to plain torch: at most "
-        f"{_spread(case, 'sandflow'):.2f} on any row. Wall time / CPU time over all blocks: "
-        f"{_load(case):.2f} (1.00 on an idle machine).",
-    ]
-    notes = {n: v for n, v in case.notes.items() if (n, "train") in case.timings}
-    for name, note in notes.items():
-        lines.append(f"{name}: {note}.")
+def case_table(case: Case) -> str:
+    """One case: a row per operation, a column per library, speeds as ratios to the reference."""
+    names = list(case.columns)
+    params = [f"{case.params[n]:,}" if n in case.params else "" for n in names]
+    rows = [["parameters", *params]]
+    rows += [[LABELS[op], *(_cell(case, n, op) for n in names)] for op in case.ops]
+    timed = [n for n in names if n != case.reference and (n, case.ops[0]) in case.timings.measured]
+    spread = max((case.timings.spread(n, case.reference, list(case.ops)) for n in timed), default=0)
+    lines = [f"### {case.title}", "", table(["", *names], rows), ""]
+    if "plain torch compiled" in case.params and "sandflow compiled" in case.params:
+        lines.append(_ratios(case, "sandflow compiled", "plain torch compiled") + ".")
+    lines.append(
+        f"Largest interquartile range over rounds of a ratio to {case.reference}: {spread:.2f}. "
+        f"Wall time / measured time over all blocks: {case.timings.load():.2f} "
+        "(1.00 on an idle CPU)."
+    )
+    lines += [f"{name}: {note}." for name, note in case.notes.items() if name in case.params]
     return "\n".join(lines)
 
 
-def verdict(done: list[Case]) -> str:
-    """The target: sandflow at or above plain torch on every row (latency: at or below)."""
-    misses = []
+def _short(case: Case) -> str:
+    return case.title.split(" (")[0]
+
+
+def _misses(
+    done: list[Case], name: str, reference: str, floor: float, ops: tuple[str, ...] = OPS
+) -> tuple[list[str], int]:
+    misses, checked = [], 0
     for case in done:
-        for op in OPS:
-            ratio = _speed_ratio(case, "sandflow", op)
-            if ratio is not None and ratio < 1.0:
-                misses.append(f"{case.title.split(' (')[0]}: {OP_LABELS[op]} at {ratio:.2f}x")
-    if not misses:
-        return "**Target met**: sandflow is at or above plain torch on every row."
-    return "**Target missed** on: " + "; ".join(misses) + "."
+        for op in ops:
+            ratio = case.timings.ratio(name, reference, op)
+            if ratio is not None:
+                checked += 1
+                if ratio < floor:
+                    misses.append(f"{_short(case)} {LABELS[op].split(' (')[0]} at {ratio:.2f}x")
+    return misses, checked
+
+
+def verdicts(done: list[Case]) -> str:
+    """The targets of the compiled and eager paths, met or missed with the measured gap."""
+    against_plain = [case for case in done if case.reference == REFERENCE]
+    targets = [
+        (
+            "sandflow eager at or above 1.00x plain torch on every row (batch-1 latency at "
+            "or below plain's)",
+            _misses(against_plain, "sandflow", REFERENCE, 1.0),
+        ),
+        (
+            "sandflow compiled at or above 1.2x plain torch eager on the training step",
+            _misses(against_plain, "sandflow compiled", REFERENCE, 1.2, ("train",)),
+        ),
+        (
+            "sandflow compiled at or above 0.98x plain torch compiled on every row",
+            _misses(against_plain, "sandflow compiled", "plain torch compiled", 0.98),
+        ),
+    ]
+    return "\n".join(verdict(target, *result) for target, result in targets)
 
 
 CONVENTIONS = """\
 ### Setup and conventions
 
-* One process; every library's flow is built from seed 0, warmed up (one
-  training step, which also runs the data-dependent ActNorm initialisation,
-  then at least 3 calls and 50 ms per operation), then timed in blocks of about
-  {block} s, round-robin over the libraries with the order rotated each round,
-  {rounds} rounds. The table gives the median over rounds of the time per
-  call, and in brackets the median over rounds of the ratio to plain torch
-  timed in the same round. `torch.set_num_threads({threads})`; the garbage
-  collector is paused inside a block. Each call gets a fresh copy of the same
-  batch (Pyro's transforms cache the last pair by tensor identity).
-* Time is the process's CPU time per call: with one torch thread that is the
-  work done, and it stays meaningful when other jobs share the cores (the
-  wall/CPU ratio under each table says how loaded the machine was; on an idle
-  machine the two agree).
-* Throughput is samples per (CPU) second; the ratio in brackets is the speed relative
-  to plain torch, so **above 1.00x is faster** (for the latency row: plain
-  torch's latency divided by the library's).
+* One process; every library's flow is built from seed 0 and its first
+  density pass run on the batch (ActNorm's data-dependent initialisation),
+  then every operation is warmed up (3 calls: compiling happens here) and
+  timed in blocks of about {block} s, round-robin over the libraries with the
+  order rotated each round, {rounds} rounds. The table gives the median over
+  rounds of the time per call, and in brackets the median over rounds of the
+  speed relative to plain torch eager timed in the same round: **above 1.00x
+  is faster** (for the latency row: plain torch's latency divided by the
+  library's). `torch.set_num_threads({threads})`; the garbage collector is
+  paused inside a block. Each call gets a fresh copy of the same batch
+  (Pyro's transforms cache the last pair by tensor identity).
+* Time is the process's CPU time per call on the CPU (with one torch thread
+  that is the work done, and it stays meaningful when other jobs share the
+  cores: the wall/CPU ratio under each table says how loaded the machine was)
+  and wall time between `torch.cuda.synchronize()` calls on a GPU.
 * Training step: `zero_grad`, `-log_prob(x).mean()`, `backward`, Adam step
   (lr {lr}). log_prob and sampling run under `torch.no_grad()`.
+* Compiled: `sandflow compiled` is `fast = sandflow.compile(flow)`, timed as
+  `fast.log_prob(x)` (training: backward through it), `fast.sample((n,))`;
+  `plain torch compiled` is `torch.compile(..., fullgraph=True)` of plain
+  torch's `log_prob`, `sample` and training loss `-log_prob(x).mean()`. On
+  CUDA the batch-1 latency row uses `mode="reduce-overhead"` (CUDA graphs)
+  for both. Every graph is compiled in the warm-up; the timed rounds run with
+  `torch._dynamo.config.error_on_recompile`, so a recompilation would stop the
+  benchmark. The optimiser step is eager everywhere. plain torch compiled
+  draws its sampling noise inside the graph (Inductor's generator);
+  sandflow compiled draws it eagerly, so that a seeded sample equals the
+  eager flow's.
 * Each library is called the way its documentation does it: sandflow
   `flow().log_prob(x)` / `flow().sample((n,))` (a distribution built per call),
   zuko `flow().log_prob(x)` (likewise), Pyro a `TransformedDistribution` built
@@ -564,39 +364,75 @@ the same everywhere; the last conditioner layer starts at zero everywhere):
   network at all. Pyro has an LU 1x1 convolution
   (`GeneralizedChannelPermute`) but no ActNorm, squeeze or multiscale split,
   and zuko has no image transforms: both n/a.
+* NICE, NSF and MAF have no plain-torch twin here: their tables give the
+  compiled path's speed relative to the same flow run eagerly.
 """
 
 
-def report(done: list[Case]) -> str:
-    """The markdown section for these results."""
-    parts = ["## Normalizing flows", "", verdict(done), ""]
+def device_section(device: torch.device, done: list[Case], loads: tuple[str, str]) -> str:
+    """The verdicts and tables of one device."""
+    parts = [
+        f"### Targets ({device.type})",
+        "",
+        verdicts(done),
+        "",
+        f"Load average (1, 5, 15 min) of the machine: {loads[0]} at the start, "
+        f"{loads[1]} at the end.",
+        "",
+    ]
     for case in done:
-        parts += [table(case), ""]
+        parts += [case_table(case), ""]
+    return "\n".join(parts)
+
+
+def run(devices: list[str], only: str | None = None) -> str:
+    """Run the cases on every device available; return the markdown section."""
+    torch.set_num_threads(THREADS)
+    parts = ["## Normalizing flows", ""]
+    for name in devices:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            parts += [
+                "### CUDA",
+                "",
+                "Not run: no GPU on this machine (`torch.cuda.is_available()` is False). "
+                "Where one is, `python -m benchmarks.flows --device cuda` adds these tables "
+                'on it, the batch-1 latency rows compiled with `mode="reduce-overhead"`.',
+                "",
+            ]
+            continue
+        start_load, done = load_average(), []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for case in cases():
+                if only is not None and only not in case.title:
+                    continue
+                start = time.perf_counter()
+                run_case(case, device)
+                print(f"{case.title} ({name}): {time.perf_counter() - start:.0f} s", flush=True)
+                done.append(case)
+        parts.append(device_section(device, done, (start_load, load_average())))
     parts.append(
         CONVENTIONS.format(block=BLOCK_SECONDS, rounds=ROUNDS, threads=THREADS, lr=LEARNING_RATE)
     )
     return "\n".join(parts)
 
 
-def main() -> str:
-    """Run the flow benchmark, write ``results_flows.md`` and return its section."""
+def main(devices: list[str] | None = None, only: str | None = None) -> str:
+    """Run the flow benchmark, write ``results_flows.md`` (all cases) and return its section."""
     from benchmarks.run import environment  # imported here: run.py imports this module
 
-    header = environment()
-    torch.set_num_threads(THREADS)
-    done = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for case in cases():
-            start = time.perf_counter()
-            run_case(case)
-            print(f"{case.title}: {time.perf_counter() - start:.0f} s", flush=True)
-            done.append(case)
-    section = report(done)
-    RESULTS.write_text(f"# sandflow flow benchmark\n\n{header}\n\n{section}")
+    default = os.environ.get("SANDFLOW_BENCH_DEVICES", "cpu cuda").split()
+    section = run(devices or default, only)
+    if only is None:
+        RESULTS.write_text(f"# sandflow flow benchmark\n\n{environment()}\n\n{section}")
     print(section)
     return section
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", nargs="+", help="cpu and/or cuda (default: both)")
+    parser.add_argument("--only", help="run only the cases whose title contains this text")
+    args = parser.parse_args()
+    main(args.device, args.only)

@@ -108,7 +108,7 @@ class RealNVP(nn.Module):
         return standard_normal_log_prob(x) + total
 
     def sample(self, n: int) -> Tensor:
-        x = torch.randn(n, self.features)
+        x = torch.randn(n, self.features, device=self.layers[0].net[0].weight.device)
         for layer in self.layers:
             x, _ = layer(x)
         return x
@@ -200,18 +200,20 @@ class ActNorm(nn.Module):
         self.loc = nn.Parameter(torch.zeros(channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(False))
+        self.ready = False  # mirrors the buffer: a Python bool that torch.compile can guard on
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_det = x.shape[2] * x.shape[3] * self.log_scale.sum()
         return x * torch.exp(self.log_scale) + self.loc, log_det.expand(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        if not self.initialized:
+        if not self.ready:
             with torch.no_grad():
                 std, mean = torch.std_mean(y, dim=(0, 2, 3), correction=0, keepdim=True)
                 self.loc.copy_(mean[0])
                 self.log_scale.copy_(std[0].clamp_min(1e-6).log())
                 self.initialized.fill_(True)
+            self.ready = True
         log_det = -y.shape[2] * y.shape[3] * self.log_scale.sum()
         return (y - self.loc) * torch.exp(-self.log_scale), log_det.expand(y.shape[0])
 
@@ -296,4 +298,5 @@ class Glow(nn.Module):
         return standard_normal_log_prob(z) + log_det
 
     def sample(self, n: int) -> Tensor:
-        return self.level(torch.randn(n, *self.shape))[0]
+        noise = torch.randn(n, *self.shape, device=self.level.steps[0].norm.loc.device)
+        return self.level(noise)[0]
