@@ -79,7 +79,9 @@ def _digits(quick: bool) -> tuple[list[dict], _Fit]:
     test = data.test.float() * (2 / (levels - 1)) - 1
     T = 10 if quick else 100
     schedule = NoiseSchedule.linear(T, 3.6e-3, 0.2)
-    diffusion = GaussianDiffusion(schedule, "v", "learned", decoder="discretized", levels=levels)
+    diffusion = GaussianDiffusion(
+        schedule, "v", "learned", decoder="discretized", grid_points=levels
+    )
     net = UNet(1, base=8 if quick else 16, out_channels=2)
     steps = 10 if quick else 1500
 
