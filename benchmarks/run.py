@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-MODULES = ("flows", "diffusion", "vi", "train")
+MODULES = ("flows", "diffusion", "vi", "continuous", "train")
 PACKAGES = ("torch", "pyro-ppl", "numpy", "zuko", "nflows", "normflows")
 HERE = Path(__file__).parent
 _DEFAULT_THREADS = torch.get_num_threads()
