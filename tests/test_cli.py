@@ -1,3 +1,7 @@
+import subprocess
+import sys
+
+import sandflow
 from sandflow.cli import main
 
 
@@ -28,3 +32,10 @@ def test_check_prints_the_report_and_exits_by_verdict(tmp_path, monkeypatch, cap
     assert "triangular          passed" in printed
     assert main(["check", "my_transforms:bad", "--dtype", "float32"]) == 1
     assert "log_det             failed" in capsys.readouterr().out
+
+
+def test_python_dash_m_sandflow_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "sandflow", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"sandflow {sandflow.__version__}"
