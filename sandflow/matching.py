@@ -28,7 +28,6 @@ import math
 from collections.abc import Callable
 
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 __all__ = ["flow_matching_loss", "ot_coupling", "probability_path"]
@@ -68,6 +67,8 @@ def ot_coupling(x0: Tensor, x1: Tensor) -> Tensor:
             f"ot_coupling needs noise and data of the same shape, got {tuple(x0.shape)} "
             f"and {tuple(x1.shape)}"
         )
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize loads in 0.3 s: on use
+
     cost = torch.cdist(x0.detach().flatten(1).double(), x1.detach().flatten(1).double()) ** 2
     rows, cols = linear_sum_assignment(cost.cpu().numpy())
     order = torch.empty(len(cols), dtype=torch.long)
