@@ -369,15 +369,15 @@ the same everywhere; the last conditioner layer starts at zero everywhere):
 """
 
 
-def device_section(device: torch.device, done: list[Case], loads: tuple[str, str]) -> str:
-    """The verdicts and tables of one device."""
+def device_section(device: torch.device, done: list[Case], loads: list[str]) -> str:
+    """The verdicts and tables of one device; ``loads``: at the start and after each case."""
     parts = [
         f"### Targets ({device.type})",
         "",
         verdicts(done),
         "",
-        f"Load average (1, 5, 15 min) of the machine: {loads[0]} at the start, "
-        f"{loads[1]} at the end.",
+        f"Load average of the machine (1, 5, 15 min; `os.getloadavg`) at the start: {loads[0]}; "
+        "after each case: " + "; ".join(loads[1:]) + ".",
         "",
     ]
     for case in done:
@@ -401,7 +401,7 @@ def run(devices: list[str], only: str | None = None) -> str:
                 "",
             ]
             continue
-        start_load, done = load_average(), []
+        loads, done = [load_average()], []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for case in cases():
@@ -411,7 +411,8 @@ def run(devices: list[str], only: str | None = None) -> str:
                 run_case(case, device)
                 print(f"{case.title} ({name}): {time.perf_counter() - start:.0f} s", flush=True)
                 done.append(case)
-        parts.append(device_section(device, done, (start_load, load_average())))
+                loads.append(load_average())
+        parts.append(device_section(device, done, loads))
     parts.append(
         CONVENTIONS.format(block=BLOCK_SECONDS, rounds=ROUNDS, threads=THREADS, lr=LEARNING_RATE)
     )
