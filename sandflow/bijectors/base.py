@@ -133,20 +133,18 @@ def reference_tensor(module: nn.Module) -> Tensor | None:
     """
     if torch.compiler.is_compiling():
         return None
-    where = module.__dict__.get("_reference_tensor")
+    where = module.__dict__.get("_reference_tensor")  # (the owner's tensor dict, the name)
     if where is not None:
-        value = getattr(where[0], where[1], None)
-        if isinstance(value, Tensor):
+        value = where[0].get(where[1])
+        if value is not None:
             return value
     modules = list(module.modules())
-    owned = itertools.chain(
-        ((m, n, v) for m in modules for n, v in m._parameters.items()),
-        ((m, n, v) for m in modules for n, v in m._buffers.items()),
-    )
-    for owner, name, value in owned:
-        if value is not None and value.is_floating_point():
-            module.__dict__["_reference_tensor"] = (owner, name)
-            return value
+    owned = itertools.chain((m._parameters for m in modules), (m._buffers for m in modules))
+    for tensors in owned:
+        for name, value in tensors.items():
+            if value is not None and value.is_floating_point():
+                module.__dict__["_reference_tensor"] = (tensors, name)
+                return value
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pyro.distributions as dist
@@ -19,6 +20,8 @@ from sandflow.bijectors.base import (
 from sandflow.bijectors.compose import Chain
 
 __all__ = ["TransformedDistribution"]
+
+_BASE_SAMPLE = "the base distribution's sample"
 
 
 class TransformedDistribution(dist.TransformedDistribution):
@@ -85,20 +88,28 @@ class TransformedDistribution(dist.TransformedDistribution):
     def _extra_event_dims(self) -> int:
         return len(self.base_dist.event_shape) - self.bijector.event_dim
 
-    def _check_input(self, name: str, x: Tensor) -> None:
-        """One check per call: dtype and device always; finite values under validation."""
-        check_tensor(name, x, reference_tensor(self.bijector))
-        if self._validate_args:
-            check_finite(name, x)
+    def _validate(self, name: str, given: Tensor, *results: tuple[str, Tensor]) -> None:
+        """Under validation, refuse NaN or infinite results, naming a non-finite input first.
 
-    def _check_result(self, name: str, result: Tensor) -> None:
-        """Under validation, refuse a NaN or infinite result of finite input, naming the cause."""
-        if (
-            not self._validate_args
-            or torch.compiler.is_compiling()
-            or bool(torch.isfinite(result).all())
-        ):
+        One sync: the sum of the results is finite unless one of them is not (a
+        sum that overflows is checked entry by entry). A NaN or infinite input
+        always gives a non-finite result (a density of a non-finite point is
+        not a number), so ``given`` is only looked at on that path. A
+        non-finite result of finite input comes with its likely cause (NaN
+        parameters, or an overflowing map).
+        """
+        if not self._validate_args or torch.compiler.is_compiling():
             return
+        total = results[0][1].detach().sum()
+        for _, result in results[1:]:
+            total = total + result.detach().sum()
+        if math.isfinite(total.item()):
+            return
+        check_finite(name, given)
+        failing = [(n, r) for n, r in results if not bool(torch.isfinite(r).all())]
+        if not failing:
+            return
+        name, result = failing[0]
         params = list(self.bijector.parameters())
         broken = sum(int((~torch.isfinite(p)).sum()) for p in params)
         cause = (
@@ -123,12 +134,16 @@ class TransformedDistribution(dist.TransformedDistribution):
             ValueError: for a value on another device and, under validation,
                 for NaN or infinite values or a non-finite result.
         """
-        self._check_input("value", value)
+        check_tensor("value", value, reference_tensor(self.bijector))
         if self._validate_args and value.numel():  # torch's check cannot reshape an empty batch
-            self._validate_sample(value)
+            try:
+                self._validate_sample(value)
+            except ValueError:
+                check_finite("value", value)  # NaN is named as such, not as out of support
+                raise
         z, log_det = self.bijector.inverse_and_log_det_cached(value)
         result = self.base_dist.log_prob(z) + sum_rightmost(log_det, self._extra_event_dims())
-        self._check_result("log_prob", result)
+        self._validate("value", value, ("log_prob", result))
         return result
 
     def rsample_and_log_prob(
@@ -140,11 +155,10 @@ class TransformedDistribution(dist.TransformedDistribution):
         avoids the inverse pass that ``log_prob(rsample())`` would run.
         """
         z = self.base_dist.rsample(sample_shape)
-        self._check_input("the base distribution's sample", z)
+        check_tensor(_BASE_SAMPLE, z, reference_tensor(self.bijector))
         x, log_det = self.bijector.forward_and_log_det(z)
         log_prob = self.base_dist.log_prob(z) - sum_rightmost(log_det, self._extra_event_dims())
-        self._check_result("the sample", x)
-        self._check_result("its log_prob", log_prob)
+        self._validate(_BASE_SAMPLE, z, ("the sample", x), ("its log_prob", log_prob))
         return x, log_prob
 
     def sample_and_log_prob(
@@ -155,9 +169,9 @@ class TransformedDistribution(dist.TransformedDistribution):
             return self.rsample_and_log_prob(sample_shape)
 
     def _push(self, z: Tensor) -> Tensor:
-        self._check_input("the base distribution's sample", z)
+        check_tensor(_BASE_SAMPLE, z, reference_tensor(self.bijector))
         x = self.bijector(z)
-        self._check_result("the sample", x)
+        self._validate(_BASE_SAMPLE, z, ("the sample", x))
         return x
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
