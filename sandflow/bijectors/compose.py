@@ -97,8 +97,9 @@ class Chain(Bijector):
         batch_shape_of(x, self.event_dim, "Chain")
         like = reference_tensor(self)  # dtype and device, once for all the parts
         check_tensor("the Chain's input", x, like)
-        if context is not None:
+        if context is not None and self.context_features:
             check_tensor("context", context, like)
+            self._check_context(context)  # its width, before any part wraps the error
         total: Tensor | None = None
         for step, part in enumerate(parts):
             try:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sandflow import flows
-from sandflow.bijectors import Affine, Chain
+from sandflow.bijectors import Affine, Chain, ShapeError
 from sandflow.distributions import TransformedDistribution
 from sandflow.testing import perturb
 
@@ -81,6 +81,8 @@ def test_a_context_in_another_dtype_or_on_another_device_is_named(name):
         flow.bijector.forward_and_log_det(_data(flow), torch.zeros(4, 2, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"context must be a floating-point tensor, got dtype"):
         flow(torch.zeros(4, 2, dtype=torch.long))
+    with pytest.raises(ShapeError, match=r"^Chain expects a context with 2 features .* \(4, 5\)"):
+        flow.bijector.inverse_and_log_det(_data(flow), torch.zeros(4, 5))
 
 
 SAMPLERS = {
