@@ -5,6 +5,7 @@ import re
 import warnings
 
 import mpmath
+import pyro.distributions as dist
 import pytest
 import torch
 from hypothesis import given
@@ -26,6 +27,7 @@ from sandflow.bijectors import (
 )
 from sandflow.bijectors.base import reference_tensor
 from sandflow.bijectors.spline import rational_quadratic_spline
+from sandflow.distributions import TransformedDistribution
 from sandflow.testing import domain_inputs
 from sandflow.testing.registry import REGISTRY
 
@@ -140,8 +142,6 @@ def test_logit_sigmoid_round_trip_from_tiny_to_one_minus_eps(dtype, u):
 
 
 def test_sigmoid_samples_are_scored():
-    from sandflow.distributions import TransformedDistribution
-
     base = torch.distributions.Normal(torch.zeros(1), 30.0)
     d = TransformedDistribution(base, Sigmoid(), validate_args=True)
     samples = d.sample((2000,))
@@ -361,19 +361,36 @@ def test_bad_constructor_arguments_are_named(build, match):
         build()
 
 
-# -- §6: one dtype and device check at the Chain's outer call ---------------------------------
+# -- §6: one dtype and device check per public entry point ------------------------------------
+
+
+def _base(event_shape, dtype):
+    return dist.Normal(torch.zeros(event_shape, dtype=dtype), 1.0).to_event(len(event_shape))
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_a_float64_input_into_a_float32_bijector_is_refused_or_kept_in_float64(name):
+def test_every_entry_point_refuses_float64_into_float32_and_meta_into_cpu(name):
     bijector, event_shape = _build(name, torch.float32)
-    x = _inputs(bijector, event_shape, torch.float64)
+    x = _inputs(bijector, event_shape, torch.float32)
+    y = bijector(x).detach()
+    d = TransformedDistribution(_base(event_shape, torch.float32), bijector)
+    wide = TransformedDistribution(_base(event_shape, torch.float64), bijector)
     if reference_tensor(bijector) is None:  # nothing of its own to disagree with
-        y, log_det = bijector.forward_and_log_det(x)
-        assert y.dtype == log_det.dtype == torch.float64
+        out, log_det = bijector.forward_and_log_det(x.double())
+        assert out.dtype == log_det.dtype == torch.float64
+        assert d.log_prob(y.double()).dtype == torch.float64
         return
     chain = Chain([bijector])
-    with pytest.raises(TypeError, match=r"the Chain's input has dtype torch.float64, but"):
-        chain.forward_and_log_det(x)
-    with pytest.raises(ValueError, match=r"the Chain's input is on device meta, but .* on cpu"):
-        chain.inverse_and_log_det(x.float().to("meta"))
+    dtype = r"has dtype torch.float64, but the bijector's parameters have dtype torch.float32"
+    device = r"is on device meta, but the bijector's parameters are on cpu"
+    with pytest.raises(TypeError, match="the Chain's input " + dtype):
+        chain.forward_and_log_det(x.double())
+    with pytest.raises(ValueError, match="the Chain's input " + device):
+        chain.inverse_and_log_det(y.to("meta"))
+    with pytest.raises(TypeError, match="value " + dtype):
+        d.log_prob(y.double())
+    with pytest.raises(ValueError, match="value " + device):
+        d.log_prob(y.to("meta"))
+    for sampler in (wide.sample, wide.rsample, wide.rsample_and_log_prob):
+        with pytest.raises(TypeError, match="the base distribution's sample " + dtype):
+            sampler((2,))
