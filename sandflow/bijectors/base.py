@@ -148,14 +148,23 @@ def reference_tensor(module: nn.Module) -> Tensor | None:
     return None
 
 
-@functools.cache
 def with_event_dim(constraint: constraints.Constraint, event_dim: int) -> constraints.Constraint:
     """``constraint`` reinterpreted over ``event_dim`` rightmost dimensions (never fewer).
 
-    Cached: distributions read the constraints of a bijector many times.
+    Cached in eager mode: distributions read the constraints of a bijector many
+    times. Under ``torch.compile`` the constraint is built afresh (at trace time).
     """
     extra = event_dim - constraint.event_dim
-    return constraints.independent(constraint, extra) if extra > 0 else constraint
+    if extra <= 0:
+        return constraint
+    if torch.compiler.is_compiling():
+        return constraints.independent(constraint, extra)
+    return _independent(constraint, extra)
+
+
+@functools.cache
+def _independent(constraint: constraints.Constraint, extra: int) -> constraints.Constraint:
+    return constraints.independent(constraint, extra)
 
 
 def sum_rightmost(x: Tensor, n: int) -> Tensor:
