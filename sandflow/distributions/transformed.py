@@ -117,8 +117,9 @@ class TransformedDistribution(dist.TransformedDistribution):
             "or infinite (a diverged training step: lower the learning rate or clip the "
             "gradients)"
             if broken
-            else "the parameters are finite, so the map overflowed (inputs far outside the "
-            "data, or a badly conditioned layer)"
+            else "the parameters are finite, so the map overflowed (an input far outside the "
+            "data, or weights grown by a diverging training run: lower the learning rate or "
+            "clip the gradients)"
         )
         raise ValueError(
             f"{name} is NaN or infinite for {int((~torch.isfinite(result)).sum())} of "
