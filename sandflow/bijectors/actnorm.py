@@ -7,6 +7,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from sandflow.bijectors.base import check_size
 from sandflow.bijectors.elementwise import Affine
 
 __all__ = ["ActNorm"]
@@ -51,6 +52,7 @@ class ActNorm(Affine):
     """
 
     def __init__(self, channels: int, *, event_dim: int = 3) -> None:
+        check_size("ActNorm", "channels", channels)
         if event_dim < 1:
             raise ValueError("ActNorm needs event_dim >= 1")
         shape = (channels,) + (1,) * (event_dim - 1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of
+from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of, check_size
 from sandflow.bijectors.maps import ElementwiseMap, SoftClampedAffine
 from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.made import MADE
@@ -96,6 +96,8 @@ class MaskedAutoregressive(CheckedSettings, Bijector):
                 "transform must be one of 'affine', 'spline' or an ElementwiseMap, "
                 f"got {transform!r}"
             )
+        for size in hidden:
+            check_size("MaskedAutoregressive", "hidden", size)
         super().__init__(event_dim=1, context_features=context)
         self.features, self.iaf, self.transform = features, bool(iaf), transform
         self.num_params = transform.params_per_feature

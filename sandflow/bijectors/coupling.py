@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of, sum_rightmost
+from sandflow.bijectors.base import (
+    Bijector,
+    CheckedSettings,
+    batch_shape_of,
+    check_size,
+    sum_rightmost,
+)
 from sandflow.bijectors.maps import ElementwiseMap, Shift, SoftClampedAffine
 from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.conv import ConvNet
@@ -83,6 +89,8 @@ class Coupling(CheckedSettings, Bijector):
         self.params_per_feature = transform.params_per_feature
         out = self.params_per_feature * self.transformed
         if conditioner is None:
+            for size in (hidden,) if isinstance(hidden, int) else hidden:
+                check_size(type(self).__name__, "hidden", size)
             if event_dim == 1:
                 hidden = tuple(hidden) if not isinstance(hidden, int) else (hidden, hidden)
                 conditioner = MLP(self.conditioned + context, out, hidden, zero_last=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, batch_shape_of
+from sandflow.bijectors.base import Bijector, batch_shape_of, check_size
 
 __all__ = ["Permute", "Reverse"]
 
@@ -76,4 +76,5 @@ class Reverse(Permute):
     """
 
     def __init__(self, features: int, *, event_dim: int = 1) -> None:
+        check_size("Reverse", "features", features)
         super().__init__(torch.arange(features - 1, -1, -1), event_dim=event_dim)

@@ -21,6 +21,7 @@ from sandflow.bijectors import (
     MaskedAutoregressive,
     Planar,
     Radial,
+    Reverse,
     ShapeError,
     Sigmoid,
     SplineCoupling,
@@ -354,6 +355,18 @@ def test_wrong_context_width_in_a_direct_call_is_named(layer, direction):
         (lambda: Sigmoid(event_dim=-1), "event_dim must be an int >= 0, got -1"),
         (lambda: Logit(event_dim=1.5), "event_dim must be an int >= 0, got 1.5"),
         (lambda: Affine(0.0, math.inf), "Affine scale must be finite and non-zero"),
+        (lambda: ActNorm(0), "ActNorm: channels must be an int >= 1, got 0"),
+        (lambda: ActNorm(2.5), "ActNorm: channels must be an int >= 1, got 2.5"),
+        (lambda: Reverse(-1), "Reverse: features must be an int >= 1, got -1"),
+        (lambda: AffineCoupling(4, hidden=0), "AffineCoupling: hidden must be an int >= 1, got 0"),
+        (
+            lambda: SplineCoupling(4, hidden=(8, -3)),
+            "SplineCoupling: hidden must be an int >= 1, got -3",
+        ),
+        (
+            lambda: MaskedAutoregressive(3, hidden=(0,)),
+            "MaskedAutoregressive: hidden must be an int >= 1, got 0",
+        ),
     ],
 )
 def test_bad_constructor_arguments_are_named(build, match):
