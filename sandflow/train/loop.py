@@ -313,8 +313,16 @@ def fit(
     with bar, amp.float32_outputs(module, precision):
         for step in range(start, steps):
             batch = next(stream)
-            with amp.autocast(precision, device):
-                value = loss(model, batch).float()
+            try:
+                with amp.autocast(precision, device):
+                    value = loss(model, batch).float()
+            except ValueError as error:  # a validating log_prob refusing a diverged model
+                if all(torch.isfinite(p).all() for p in parameters):
+                    raise
+                raise FloatingPointError(
+                    f"the parameters are NaN or infinite at step {step}: lower the learning "
+                    f"rate (lr={lr}) or clip the gradients (clip={clip}, try clip=1.0)"
+                ) from error
             current = value.item()
             if not math.isfinite(current):
                 raise FloatingPointError(

@@ -127,3 +127,11 @@ def test_bad_settings_are_named():
             precision="fp16",
             device="cpu",
         )
+
+
+def test_a_diverged_model_refused_by_validation_still_names_the_step():
+    flow = small_flow()
+    with torch.no_grad():
+        next(flow.parameters()).fill_(math.nan)  # a diverged step before this run
+    with pytest.raises(FloatingPointError, match=r"parameters are NaN or infinite at step 0"):
+        fit(flow, nll, torch.randn(32, 2), steps=5, batch_size=8, progress=False)
