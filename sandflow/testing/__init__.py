@@ -1,6 +1,6 @@
 """Property-based verification of any ``torch.distributions.Transform``.
 
-``check_bijector(transform, x)`` asserts every property and stops at the first
+``check_bijector(transform, x)`` asserts every property and raises the first
 failure; ``inspect_bijector(transform, x)`` returns a :class:`Report` with one
 named verdict per property (see :data:`CHECKS`). Both take sandflow's bijectors,
 torch's, Pyro's and zuko's transforms. :class:`BijectorSuite` is a pytest base

@@ -769,26 +769,11 @@ def inspect_bijector(
     return Report(name, results, time.perf_counter() - start)
 
 
-def check_bijector(
-    transform: Any,
-    x: Tensor,
-    *,
-    context: Tensor | None = None,
-    y: Tensor | None = None,
-    inverse: bool = True,
-    jacobian: bool = True,
-    jacobian_max_size: int = 4096,
-    triangular: bool = False,
-    compile: bool = False,
-    factory: Callable[[], Any] | None = None,
-    checks: Sequence[str] | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-) -> None:
+def check_bijector(transform: Any, x: Tensor, **options: Any) -> None:
     """Assert that ``transform`` is a correct bijection at ``x``: :func:`inspect_bijector`, raising.
 
-    The checks run in the order of :data:`CHECKS` and stop at the first failure;
-    the arguments are :func:`inspect_bijector`'s.
+    The keyword arguments are :func:`inspect_bijector`'s; the checks run in the
+    order of :data:`CHECKS` and the first failure is raised.
 
     Raises:
         AssertionError: naming the failed check, what it asserts and the error.
@@ -799,18 +784,7 @@ def check_bijector(
         >>> check_bijector(layer, torch.randn(3, 4, dtype=torch.float64))
         >>> check_bijector(torch.distributions.SigmoidTransform(), torch.randn(5))
     """
-    options = _options(
-        x,
-        rtol,
-        atol,
-        inverse=inverse,
-        jacobian=jacobian,
-        jacobian_max_size=jacobian_max_size,
-        triangular=triangular,
-        compile=compile,
-        factory=factory,
-    )
-    for result in _results(transform, x, context=context, y=y, checks=checks, options=options):
+    for result in inspect_bijector(transform, x, **options):
         if result.status == "failed":
             raise AssertionError(result.message)
 
