@@ -1,4 +1,7 @@
-"""Shared pytest options: ``--device`` and ``--dtype`` choose where and in what precision."""
+"""Shared pytest options: ``--device`` and ``--dtype`` choose where and in what precision.
+
+The options come from sandflow's public pytest plugin, :mod:`sandflow.testing.plugin`.
+"""
 
 import pytest
 import torch
@@ -13,21 +16,7 @@ settings.register_profile(
 )
 settings.load_profile("sandflow")
 
-
-def pytest_addoption(parser):
-    parser.addoption("--device", default="cpu", help="torch device for the tests: cpu or cuda")
-    parser.addoption(
-        "--dtype",
-        default="both",
-        choices=["both", "float32", "float64"],
-        help="dtype of the property tests (both runs float32 and float64)",
-    )
-
-
-def pytest_configure(config):
-    device = config.getoption("--device")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise pytest.UsageError("--device cuda was given but torch.cuda.is_available() is False")
+pytest_plugins = ["sandflow.testing.plugin"]
 
 
 def pytest_collection_modifyitems(config, items):
