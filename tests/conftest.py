@@ -39,6 +39,15 @@ def device(request) -> torch.device:
     return torch.device(request.config.getoption("--device"))
 
 
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread is as fast, and immune to a busy second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

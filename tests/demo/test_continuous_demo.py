@@ -1,18 +1,8 @@
 import math
 
 import pytest
-import torch
 
 from sandflow.demo import continuous as demo
-
-
-@pytest.fixture
-def one_thread():
-    """The quick demo's tensors are tiny: one thread is as fast, and immune to a busy core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_quick_demo_returns_rows_and_writes_the_figure(tmp_path, one_thread):

@@ -99,9 +99,5 @@ def gaussian_case():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are small: one thread is as fast, and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """These tensors are small: every test here runs on one thread."""

@@ -18,14 +18,6 @@ from tests.train import jobs
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def kill_at(out, stop_at):
     """Run the resume job in a subprocess, SIGKILL it at its ``stop_at``-th loss call."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

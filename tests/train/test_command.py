@@ -13,14 +13,6 @@ def train(*args):
     return main(["train", *args, "--log-every", "2"])
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def check_outputs(out, steps):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == steps and all(np.isfinite(row["loss"]) for row in rows)
@@ -55,62 +47,19 @@ def test_a_flow_trains_on_a_toy_density_and_resumes(tmp_path, capsys, one_thread
     assert "lr is 0.01 here but 0.001 in the checkpoint" in error and "\n" not in error
 
 
-def test_diffusion_trains_on_digits(tmp_path, one_thread):
-    args = [
-        "diffusion",
-        "--data",
-        "digits",
-        "--steps",
-        "2",
-        "--batch-size",
-        "16",
-        "--hidden",
-        "8",
-        "--timesteps",
-        "5",
-        "--out",
-        str(tmp_path),
-    ]
-    assert train(*args) == 0
-    check_outputs(tmp_path, 2)
-
-
-def test_a_continuous_flow_trains_by_flow_matching(tmp_path, one_thread):
-    args = [
-        "cnf",
-        "--data",
-        "eight_gaussians",
-        "--steps",
-        "2",
-        "--batch-size",
-        "32",
-        "--hidden",
-        "8",
-        "--out",
-        str(tmp_path),
-    ]
-    assert train(*args) == 0
-    check_outputs(tmp_path, 2)
-
-
-def test_a_flow_trains_on_a_user_file(tmp_path, one_thread):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["diffusion", "--data", "digits", "--batch-size", "16", "--timesteps", "5"],
+        ["cnf", "--data", "eight_gaussians", "--batch-size", "32"],
+        ["maf", "--data", "{tmp}/points.npy", "--batch-size", "32", "--layers", "1"],
+    ],
+    ids=["diffusion_on_digits", "continuous_flow_by_flow_matching", "flow_on_a_user_file"],
+)
+def test_a_model_trains_for_two_steps(tmp_path, one_thread, args):
     np.save(tmp_path / "points.npy", np.random.default_rng(0).normal(size=(64, 3)))
-    args = [
-        "maf",
-        "--data",
-        str(tmp_path / "points.npy"),
-        "--steps",
-        "2",
-        "--batch-size",
-        "32",
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-    ]
-    assert train(*args) == 0
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    assert train(*argv, "--steps", "2", "--hidden", "8", "--out", str(tmp_path / "out")) == 0
     check_outputs(tmp_path / "out", 2)
 
 
