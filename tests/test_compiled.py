@@ -4,15 +4,11 @@ import torch
 import sandflow
 from sandflow import flows
 from sandflow.testing import perturb
+from tests.builders import FLOWS
 
 BUILDERS = {
-    "realnvp": lambda: flows.realnvp(3, layers=2, hidden=(8,)),
-    "nice": lambda: flows.nice(3, layers=2, hidden=(8,)),
-    "nsf": lambda: flows.nsf(3, layers=2, hidden=(8,), bins=4),
-    "maf": lambda: flows.maf(3, layers=2, hidden=(8,)),
-    "iaf": lambda: flows.maf(3, layers=2, hidden=(8,), iaf=True),
-    "glow": lambda: flows.glow((1, 4, 4), levels=2, steps=1, hidden=8),
-    "realnvp_context": lambda: flows.realnvp(3, layers=2, hidden=(8,), context=2),
+    name: FLOWS[name]
+    for name in ("realnvp", "nice", "nsf", "maf", "iaf", "glow", "realnvp_context")
 }
 
 

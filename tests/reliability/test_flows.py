@@ -12,25 +12,14 @@ from sandflow import flows
 from sandflow.bijectors import Affine, Chain, ShapeError
 from sandflow.distributions import TransformedDistribution
 from sandflow.testing import perturb
+from tests.builders import FLOWS
 
-BUILDERS = {
-    "realnvp": lambda: flows.realnvp(3, layers=2, hidden=(8,)),
-    "nice": lambda: flows.nice(3, layers=2, hidden=(8,)),
-    "nsf": lambda: flows.nsf(3, layers=2, hidden=(8,), bins=4),
-    "maf": lambda: flows.maf(3, layers=2, hidden=(8,)),
-    "iaf": lambda: flows.maf(3, layers=2, hidden=(8,), iaf=True),
-    "glow": lambda: flows.glow((1, 4, 4), levels=2, steps=1, hidden=8),
-    "cnf": lambda: flows.cnf(3, hidden=(8,)),
-    "realnvp_context": lambda: flows.realnvp(3, layers=2, hidden=(8,), context=2),
-    "nsf_context": lambda: flows.nsf(3, layers=2, hidden=(8,), bins=3, context=2),
-    "iaf_context": lambda: flows.maf(3, layers=2, hidden=(8,), context=2, iaf=True),
-}
 # an adaptive ODE solve is slow and fails inside torchdiffeq on a NaN state
-DISCRETE = sorted(set(BUILDERS) - {"cnf"})
+DISCRETE = sorted(set(FLOWS) - {"cnf"})
 
 
 def _flow(name):
-    flow = perturb(BUILDERS[name](), scale=0.1)  # marks ActNorm initialised
+    flow = perturb(FLOWS[name](), scale=0.1)  # marks ActNorm initialised
     return flow
 
 
@@ -47,7 +36,7 @@ def _dist(flow, n=4, context_dtype=torch.float32, device="cpu"):
 # -- §6: dtype and device, once per public entry point -----------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("name", sorted(FLOWS))
 def test_float64_data_into_a_float32_flow_names_the_dtypes(name):
     flow = _flow(name)
     with pytest.raises(
@@ -59,7 +48,7 @@ def test_float64_data_into_a_float32_flow_names_the_dtypes(name):
             flow.bijector.inverse_and_log_det(_data(flow, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("name", sorted(FLOWS))
 def test_data_on_another_device_names_the_devices(name):
     flow = _flow(name)
     x = _data(flow).to("meta")  # stands in for another device
@@ -70,7 +59,7 @@ def test_data_on_another_device_names_the_devices(name):
             flow.bijector.forward_and_log_det(x)
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(BUILDERS) if n.endswith("context")])
+@pytest.mark.parametrize("name", [n for n in sorted(FLOWS) if n.endswith("context")])
 def test_a_context_in_another_dtype_or_on_another_device_is_named(name):
     flow = _flow(name)
     with pytest.raises(TypeError, match=r"context has dtype torch.float64, but the flow's"):
@@ -172,7 +161,7 @@ def test_an_overflowing_map_with_finite_parameters_says_so():
 
 
 @pytest.mark.parametrize("validate", [True, False])
-@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("name", sorted(FLOWS))
 def test_empty_batches_give_empty_results(name, validate):
     flow = _flow(name)
     with pyro.validation_enabled(validate):
@@ -185,7 +174,7 @@ def test_empty_batches_give_empty_results(name, validate):
 
 
 def test_an_uninitialised_glow_refuses_an_empty_first_batch():
-    flow = BUILDERS["glow"]()
+    flow = FLOWS["glow"]()
     with pytest.raises(ValueError, match="ActNorm cannot initialise from an empty batch"):
         flow().log_prob(torch.zeros(0, 1, 4, 4))
     with warnings.catch_warnings():
