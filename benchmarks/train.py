@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import sandflow
 from sandflow.train import fit
+from sandflow.train.distributed import spawn
 
 HERE = Path(__file__).parent
 BATCH, STEPS, WARMUP = 128, 30, 10  # global batch; timed steps after the warm-up steps
@@ -49,15 +48,7 @@ def loss(model: torch.nn.Module, levels: torch.Tensor) -> torch.Tensor:
     return -model().log_prob(sandflow.data.dequantize(levels) - 0.5).mean()
 
 
-def _worker(rank: int, world: int, batch: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world),
-    )
-    torch.set_num_threads(1)
+def _worker(rank: int, world: int, batch: int, out: str) -> None:
     train = sandflow.data.digits().train
     calls, cpu = [0], []
 
@@ -94,12 +85,6 @@ def _gather(value: float) -> list[float]:
     return values
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def throughput(world: int, batch: int) -> tuple[float, float]:
     """Samples per second of ``world`` processes after the warm-up: wall, and CPU-bound.
 
@@ -108,7 +93,7 @@ def throughput(world: int, batch: int) -> tuple[float, float]:
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rate")
-        mp.spawn(_worker, args=(world, batch, _free_port(), out), nprocs=world)
+        spawn(_worker, world, batch, out)
         wall, cpu = map(float, Path(out).read_text().split())
         return wall, cpu
 

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 from sandflow.bijectors import ActNorm
 
-__all__ = ["Processes", "all_gather_batch", "initialize_actnorm", "setup"]
+__all__ = ["Processes", "all_gather_batch", "initialize_actnorm", "setup", "spawn"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,33 @@ def setup(module: nn.Module, device: str | torch.device | None = None) -> Proces
     if dist.is_initialized():
         return Processes(dist.get_rank(), dist.get_world_size(), device)
     return Processes(0, 1, device)
+
+
+def spawn(worker: Callable[..., None], world: int, *args: Any) -> None:  # noqa: ANN401
+    """Run ``worker(rank, world, *args)`` in ``world`` local processes, as torchrun would.
+
+    Each process gets torchrun's variables (``MASTER_ADDR`` 127.0.0.1, a free
+    ``MASTER_PORT``, ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``) and one torch
+    thread, so that :func:`setup` joins them in one process group: DDP on one
+    machine without torchrun, as in tests and benchmarks. ``worker`` must be
+    picklable (a module-level function); an error in a rank is raised here.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_rank, args=(worker, world, port, args), nprocs=world)
+
+
+def _rank(rank: int, worker: Callable[..., None], world: int, port: int, args: tuple) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
+    torch.set_num_threads(1)
+    worker(rank, world, *args)
 
 
 def _destroy() -> None:

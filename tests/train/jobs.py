@@ -1,6 +1,5 @@
 """Training jobs that the tests run in other processes (spawned ranks, a run to be killed)."""
 
-import os
 import random
 import sys
 import time
@@ -43,16 +42,8 @@ def realnvp_job(**kwargs):
     return fit(flow, nll, data, steps=5, batch_size=32, log_every=1, progress=False, **kwargs)
 
 
-def distributed_worker(rank, world, port, out):
+def distributed_worker(rank, world, out):
     """One of ``world`` ranks: the jobs above under DDP, results saved to ``out/rank{rank}.pt``."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world),
-    )
-    torch.set_num_threads(1)
     actnorm = []
     glow = glow_job(actnorm)
     realnvp = realnvp_job()

@@ -1,24 +1,16 @@
 """Two ranks on CPU (gloo), started by the test: identical parameters, equal to one process."""
 
-import socket
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
+from sandflow.train.distributed import spawn
 from tests.train import jobs
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ranks")
-    mp.spawn(jobs.distributed_worker, args=(2, free_port(), str(out)), nprocs=2)
+    spawn(jobs.distributed_worker, 2, str(out))
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
 
