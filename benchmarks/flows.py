@@ -10,7 +10,7 @@ it in ``benchmarks/results.md``.
 Options: ``--device cpu cuda`` (default: both; CUDA is skipped, and said so,
 where ``torch.cuda.is_available()`` is false), ``--only TEXT`` (the cases
 whose title contains TEXT; the results file is then left alone). Environment:
-``SANDFLOW_BENCH_ROUNDS`` (default 10), ``SANDFLOW_BENCH_BLOCK`` (seconds
+``SANDFLOW_BENCH_ROUNDS`` (default 20), ``SANDFLOW_BENCH_BLOCK`` (seconds
 per timed block, default 0.12), ``SANDFLOW_BENCH_DEVICES`` (as ``--device``).
 """
 

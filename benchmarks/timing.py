@@ -1,6 +1,6 @@
 """Shared timing for the benchmarks: interleaved round-robin blocks, medians, per-round ratios.
 
-Every candidate is warmed up (one untimed call, which also compiles a
+Every candidate is warmed up (a few untimed calls, which also compile a
 ``torch.compile`` function), calibrated to fill a block of about
 ``block_seconds``, and then timed in blocks, round-robin over the candidates
 with the order rotated every round, so that a slow phase of the machine falls
@@ -29,7 +29,7 @@ import torch
 
 __all__ = ["Timings", "calibrate", "interleaved", "load_average"]
 
-ROUNDS = int(os.environ.get("SANDFLOW_BENCH_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("SANDFLOW_BENCH_ROUNDS", "20"))  # 10 left medians noisy here
 BLOCK_SECONDS = float(os.environ.get("SANDFLOW_BENCH_BLOCK", "0.12"))
 
 
