@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from hypothesis import strategies as st
@@ -20,21 +21,14 @@ def batch_shapes(max_dims: int = 2, max_size: int = 4) -> st.SearchStrategy[tupl
     return st.lists(st.integers(1, max_size), max_size=max_dims).map(tuple)
 
 
-@st.composite
-def tensors(
-    draw: st.DrawFn,
-    event_shape: Sequence[int],
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu",
-    batch_shape: st.SearchStrategy[tuple[int, ...]] | None = None,
-    scale: st.SearchStrategy[float] | None = None,
-) -> torch.Tensor:
+def tensors(event_shape: Sequence[int], **options: Any) -> st.SearchStrategy[torch.Tensor]:
     """Standard-normal tensors of shape ``batch + event_shape`` times a drawn scale.
 
-    The batch shape and the scale are drawn by hypothesis (so failures shrink
-    to small batches and tame scales); the values come from a seeded torch
-    generator.
+    :func:`domain_tensors` on the real line, the scale drawn from 0.1, 1 and 3
+    by default; the keyword arguments (``dtype``, ``device``, ``batch_shape``,
+    ``scale``) are its. The batch shape and the scale are drawn by hypothesis
+    (so failures shrink to small batches and tame scales); the values come from
+    a seeded torch generator.
 
     Example:
         >>> from hypothesis import given
@@ -44,13 +38,9 @@ def tensors(
         ...     assert x.shape[-1] == 3
         >>> test_event_size()
     """
-    batch = draw(batch_shapes() if batch_shape is None else batch_shape)
-    factor = draw(st.sampled_from([0.1, 1.0, 3.0]) if scale is None else scale)
-    seed = draw(st.integers(0, 2**32 - 1))
-    generator = torch.Generator().manual_seed(seed)
-    shape = (*batch, *event_shape)
-    x = torch.randn(shape, generator=generator, dtype=torch.float64) * factor
-    return x.to(dtype=dtype, device=device)
+    if options.get("scale") is None:
+        options["scale"] = st.sampled_from([0.1, 1.0, 3.0])
+    return domain_tensors(constraints.real, event_shape, **options)
 
 
 def _vector_factories() -> dict[str, Callable[[int], Transform]]:
