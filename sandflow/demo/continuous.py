@@ -7,10 +7,9 @@ from pathlib import Path
 import torch
 
 from sandflow import data, flows, plot
-from sandflow.diffusion import GaussianDiffusion, NoiseSchedule
+from sandflow.demo.diffusion import digits_ddpm
 from sandflow.diffusion import probability_flow as pf
 from sandflow.matching import flow_matching_loss
-from sandflow.nn import UNet
 from sandflow.train import fit
 
 __all__ = ["run", "run_digits", "run_toy"]
@@ -83,25 +82,8 @@ def run_digits(*, quick: bool = False, seed: int = 0) -> list[dict]:
     They are two models from one network, and neither bounds the other.
     """
     torch.manual_seed(seed)
-    digits = data.digits()
-    levels = digits.levels
-    train = digits.train.float() * (2 / (levels - 1)) - 1
-    test = digits.test.float() * (2 / (levels - 1)) - 1
-    T = 10 if quick else 100
-    schedule = NoiseSchedule.linear(T, 3.6e-3, 0.2)
-    diffusion = GaussianDiffusion(
-        schedule, "v", "learned", decoder="discretized", grid_points=levels
-    )
-    net = UNet(1, base=8 if quick else 16, out_channels=2)
-    fit(
-        net,
-        diffusion.loss,
-        lambda step: train[torch.randint(len(train), (128,))],
-        steps=10 if quick else 1500,
-        lr=2e-3,
-        seed=seed,
-        progress="DDPM digits",
-    )
+    _, test, diffusion, net = digits_ddpm(quick, seed)
+    T = diffusion.schedule.num_steps
     test = test[:8] if quick else test
     tolerance = 1e-3 if quick else 1e-5
     with torch.no_grad():

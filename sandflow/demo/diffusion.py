@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from sandflow import train as training
-from sandflow.data import digits, toy
+from sandflow.data import Digits, digits, toy
 from sandflow.diffusion import ELBO, GaussianDiffusion, NoiseSchedule
 from sandflow.nn.denoisers import MLPDenoiser, UNet
 
@@ -66,12 +66,16 @@ def _toy(quick: bool) -> tuple[list[dict], _Fit]:
     return rows, _Fit("eight_gaussians", elbo, 1.0, "nats", traj)
 
 
-def _digits(quick: bool) -> tuple[list[dict], _Fit]:
-    """DDPM on 17-level digits in [-1, 1]: discretised decoder, learned reverse variance.
+def digits_ddpm(quick: bool, seed: int | None) -> tuple[Digits, Tensor, GaussianDiffusion, UNet]:
+    """DDPM on 17-level digits in [-1, 1], trained: discretised decoder, learned reverse variance.
 
     The first noise level, sqrt(beta_1) = 0.06, is half a bin (bins are 2/16
     wide): below it the decoder does the rounding, and no step is spent on
-    denoising finer than the data's resolution.
+    denoising finer than the data's resolution. ``v`` prediction, T = 100
+    (10 and a smaller UNet with ``quick``); ``seed`` is :func:`~sandflow.train.fit`'s.
+
+    Returns:
+        The digits, their test images in [-1, 1], the diffusion and its network.
     """
     data = digits()
     levels = data.levels
@@ -89,8 +93,15 @@ def _digits(quick: bool) -> tuple[list[dict], _Fit]:
         return train[torch.randint(len(train), (128,))]
 
     training.fit(
-        net, diffusion.loss, batch, steps=steps, lr=2e-3, seed=None, progress="DDPM digits"
+        net, diffusion.loss, batch, steps=steps, lr=2e-3, seed=seed, progress="DDPM digits"
     )
+    return data, test, diffusion, net
+
+
+def _digits(quick: bool) -> tuple[list[dict], _Fit]:
+    """The digits DDPM (:func:`digits_ddpm`): ELBO bits/dim against a per-pixel histogram."""
+    data, test, diffusion, net = digits_ddpm(quick, seed=None)
+    levels, T = data.levels, diffusion.schedule.num_steps
     if quick:
         test = test[:32]
     with torch.no_grad():
