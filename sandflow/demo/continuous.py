@@ -6,8 +6,9 @@ from pathlib import Path
 
 import torch
 
-from sandflow import data, flows, plot
+from sandflow import data, flows
 from sandflow.demo.diffusion import digits_ddpm
+from sandflow.demo.flows import toy_nll_and_entropy
 from sandflow.diffusion import probability_flow as pf
 from sandflow.matching import flow_matching_loss
 from sandflow.train import fit
@@ -55,15 +56,15 @@ def run_toy(
         progress=f"flow matching {name}",
     )
     flow.bijector.vector_field = run.model
-    with torch.no_grad():
-        nll = -flow().log_prob(target.sample((test_size,))).mean().item()
-        entropy = target.entropy().item()
-        figure = plot.density_panels(
-            [(f"true {name}", target.log_prob), ("cnf, flow matching", flow().log_prob)],
-            resolution=resolution,
-            title=f"{name}: KL gap {nll - entropy:.3f} nats",
-        )
-    figure.savefig(out / f"cnf_{name}.png", dpi=120)
+    nll, entropy = toy_nll_and_entropy(
+        flow,
+        target,
+        name,
+        "cnf, flow matching",
+        out / f"cnf_{name}.png",
+        test_size=test_size,
+        resolution=resolution,
+    )
     model = f"cnf (flow matching, mlp {hidden}x3)"
     return [
         {"model": model, "data": name, "metric": "test NLL (nats)", "value": nll},
