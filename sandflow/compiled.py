@@ -24,7 +24,9 @@ class CompiledFlow:
     graph with no Python between layers, and training through :meth:`log_prob`
     compiles the backward pass too (AOTAutograd). The noise of a sample is
     drawn eagerly, so a seeded sample equals the eager flow's. The numbers
-    equal the eager flow's to float rounding.
+    equal the eager flow's to float rounding. A graph cannot branch on data,
+    so the compiled passes do not validate values (``validate_args``): check
+    doubtful data with the eager ``flow().log_prob``.
 
     Compiling happens on the first call with a new input shape; calls with new
     values, or after an optimiser step, reuse the graph. A flow with
@@ -64,7 +66,7 @@ class CompiledFlow:
         self._eager_first = any(isinstance(m, ActNorm) for m in flow.modules())
 
     def _eager_log_prob(self, x: Tensor, context: Tensor | None) -> Tensor:
-        return self.flow(context).log_prob(x)
+        return self.flow(context, validate_args=False).log_prob(x)
 
     def _eager_forward(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         flow = self.flow

@@ -71,7 +71,11 @@ class Flow(nn.Module):
         return DiagonalNormal(self.base_loc, scale, len(self.shape))
 
     def forward(
-        self, context: Tensor | None = None, *, temperature: float = 1.0
+        self,
+        context: Tensor | None = None,
+        *,
+        temperature: float = 1.0,
+        validate_args: bool | None = None,
     ) -> TransformedDistribution:
         """The flow's distribution, given ``context`` of shape ``(..., context)`` if conditional.
 
@@ -79,7 +83,11 @@ class Flow(nn.Module):
             context: the conditioning tensor of a conditional flow.
             temperature: scale of the base noise; below 1 (Glow uses 0.7)
                 samples concentrate on the typical set.
+            validate_args: check values and results (``None``: the default
+                that ``pyro.enable_validation`` sets).
         """
+        if validate_args is None:
+            validate_args = Distribution._validate_args
         features = self.context_features
         base = self.base
         if not 0 < temperature < float("inf"):
@@ -92,14 +100,16 @@ class Flow(nn.Module):
                     f"this flow is conditional (context={features}); call flow(context) with "
                     f"a tensor of shape (..., {features})."
                 )
-            return TransformedDistribution(base, self.bijector)
+            return TransformedDistribution(base, self.bijector, validate_args=validate_args)
         if not features:
             raise ValueError("this flow was built without context; build it with context=<n>.")
         check_tensor("context", context, self.base_loc, "the flow's parameters")
-        if Distribution._validate_args:  # the default that pyro.enable_validation sets
+        if validate_args:
             check_finite("context", context)
         bijector = self.bijector.condition(context)
-        return TransformedDistribution(base.expand(context.shape[:-1]), bijector)
+        return TransformedDistribution(
+            base.expand(context.shape[:-1]), bijector, validate_args=validate_args
+        )
 
 
 def _check_sizes(**sizes: object) -> None:
