@@ -56,9 +56,14 @@ def write_atomically(path: Path, text: str) -> Path:
         >>> folder = Path(tempfile.mkdtemp())
         >>> write_atomically(folder / "a.md", "done").read_text(), sorted(os.listdir(folder))
         ('done', ['a.md'])
+        >>> oct((folder / "a.md").stat().st_mode & 0o777) == oct(0o666 & ~os.umask(os.umask(0)))
+        True
     """
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(handle, 0o666 & ~umask)  # an ordinary file's mode, not mkstemp's private 0600
         with os.fdopen(handle, "w") as file:
             file.write(text)
         os.replace(temporary, path)
