@@ -376,8 +376,10 @@ def device_section(device: torch.device, done: list[Case], loads: list[str]) -> 
         "",
         verdicts(done),
         "",
-        f"Load average of the machine (1, 5, 15 min; `os.getloadavg`) at the start: {loads[0]}; "
-        "after each case: " + "; ".join(loads[1:]) + ".",
+        f"Run ending {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Load average of the "
+        f"machine (1, 5, 15 min; `os.getloadavg`) at the start: {loads[0]}; after each case: "
+        + "; ".join(loads[1:])
+        + ".",
         "",
     ]
     for case in done:
