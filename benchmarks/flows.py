@@ -398,8 +398,9 @@ def run(devices: list[str], only: str | None = None) -> str:
                 "### CUDA",
                 "",
                 "Not run: no GPU on this machine (`torch.cuda.is_available()` is False). "
-                "Where one is, `python -m benchmarks.flows --device cuda` adds these tables "
-                'on it, the batch-1 latency rows compiled with `mode="reduce-overhead"`.',
+                "Where one is, these tables follow the CPU's (`python -m benchmarks.flows "
+                "--device cuda` alone writes `results_flows_cuda.md`), the batch-1 latency "
+                'rows compiled with `mode="reduce-overhead"`.',
                 "",
             ]
             continue
@@ -422,13 +423,17 @@ def run(devices: list[str], only: str | None = None) -> str:
 
 
 def main(devices: list[str] | None = None, only: str | None = None) -> str:
-    """Run the flow benchmark, write ``results_flows.md`` (all cases) and return its section."""
+    """Run the flow benchmark, write ``results_flows.md`` (all cases) and return its section.
+
+    A run on CUDA alone writes ``results_flows_cuda.md`` instead.
+    """
     from benchmarks.run import environment  # imported here: run.py imports this module
 
-    default = os.environ.get("SANDFLOW_BENCH_DEVICES", "cpu cuda").split()
-    section = run(devices or default, only)
+    devices = devices or os.environ.get("SANDFLOW_BENCH_DEVICES", "cpu cuda").split()
+    section = run(devices, only)
+    results = RESULTS if "cpu" in devices else RESULTS.with_name("results_flows_cuda.md")
     if only is None:
-        RESULTS.write_text(f"# sandflow flow benchmark\n\n{environment()}\n\n{section}")
+        results.write_text(f"# sandflow flow benchmark\n\n{environment()}\n\n{section}")
     print(section)
     return section
 
