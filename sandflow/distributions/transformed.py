@@ -136,7 +136,8 @@ class TransformedDistribution(dist.TransformedDistribution):
                 for NaN or infinite values or a non-finite result.
         """
         check_tensor("value", value, reference_tensor(self.bijector))
-        if self._validate_args and value.numel():  # torch's check cannot reshape an empty batch
+        # torch's check cannot reshape an empty batch; a compiled graph cannot branch on data
+        if self._validate_args and value.numel() and not torch.compiler.is_compiling():
             try:
                 self._validate_sample(value)
             except ValueError:
