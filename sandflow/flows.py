@@ -23,7 +23,7 @@ from sandflow.bijectors import (
     SplineCoupling,
     Squeeze,
 )
-from sandflow.bijectors.base import check_finite, check_tensor
+from sandflow.bijectors.checks import check_finite, check_tensor
 from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.distributions import DiagonalNormal, TransformedDistribution
 from sandflow.nn.vector_field import MLPVectorField

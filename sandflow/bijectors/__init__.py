@@ -2,7 +2,8 @@
 
 from sandflow.bijectors.actnorm import ActNorm
 from sandflow.bijectors.autoregressive import MaskedAutoregressive
-from sandflow.bijectors.base import Bijector, CheckedSettings, Conditioned, ShapeError
+from sandflow.bijectors.base import Bijector, CheckedSettings, Conditioned
+from sandflow.bijectors.checks import ShapeError
 from sandflow.bijectors.compose import Chain, Invert
 from sandflow.bijectors.continuous import ContinuousFlow
 from sandflow.bijectors.conv1x1 import Conv1x1

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import Bijector, batch_shape_of, check_size
+from sandflow.bijectors.base import Bijector
+from sandflow.bijectors.checks import batch_shape_of, check_size
 
 __all__ = ["VectorBijector"]
 

@@ -7,7 +7,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import check_size
+from sandflow.bijectors.checks import check_size
 from sandflow.bijectors.elementwise import Affine
 
 __all__ = ["ActNorm"]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, CheckedSettings, batch_shape_of, check_size
+from sandflow.bijectors.base import Bijector, CheckedSettings
+from sandflow.bijectors.checks import batch_shape_of, check_size
 from sandflow.bijectors.maps import ElementwiseMap, SoftClampedAffine
 from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.made import MADE

@@ -8,15 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
 
-from sandflow.bijectors.base import (
-    Bijector,
-    ShapeError,
-    batch_shape_of,
-    check_tensor,
-    reference_tensor,
-    sum_rightmost,
-    with_event_dim,
-)
+from sandflow.bijectors.base import Bijector, sum_rightmost, with_event_dim
+from sandflow.bijectors.checks import ShapeError, batch_shape_of, check_tensor, reference_tensor
 
 __all__ = ["Chain", "Invert"]
 

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors.base import Bijector
+from sandflow.bijectors.checks import ShapeError, batch_shape_of
 
 __all__ = ["ContinuousFlow"]
 

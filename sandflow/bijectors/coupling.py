@@ -7,13 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sandflow.bijectors.base import (
-    Bijector,
-    CheckedSettings,
-    batch_shape_of,
-    check_size,
-    sum_rightmost,
-)
+from sandflow.bijectors.base import Bijector, CheckedSettings, sum_rightmost
+from sandflow.bijectors.checks import batch_shape_of, check_size
 from sandflow.bijectors.maps import ElementwiseMap, Shift, SoftClampedAffine
 from sandflow.bijectors.spline import RationalQuadraticSpline
 from sandflow.nn.conv import ConvNet

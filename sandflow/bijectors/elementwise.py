@@ -9,13 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import constraints
 
-from sandflow.bijectors.base import (
-    Bijector,
-    ShapeError,
-    batch_shape_of,
-    sum_rightmost,
-    with_event_dim,
-)
+from sandflow.bijectors.base import Bijector, sum_rightmost, with_event_dim
+from sandflow.bijectors.checks import ShapeError, batch_shape_of
 
 __all__ = ["Affine", "Logit", "Sigmoid"]
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, batch_shape_of, check_size
+from sandflow.bijectors.base import Bijector
+from sandflow.bijectors.checks import batch_shape_of, check_size
 
 __all__ = ["Permute", "Reverse"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from sandflow.bijectors.base import Bijector, ShapeError, batch_shape_of
+from sandflow.bijectors.base import Bijector
+from sandflow.bijectors.checks import ShapeError, batch_shape_of
 
 __all__ = ["Squeeze"]
 

@@ -10,13 +10,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sandflow.bijectors.base import (
-    Bijector,
-    check_finite,
-    check_tensor,
-    reference_tensor,
-    sum_rightmost,
-)
+from sandflow.bijectors.base import Bijector, sum_rightmost
+from sandflow.bijectors.checks import check_finite, check_tensor, reference_tensor
 from sandflow.bijectors.compose import Chain
 
 __all__ = ["TransformedDistribution"]

@@ -26,7 +26,7 @@ from sandflow.bijectors import (
     Sigmoid,
     SplineCoupling,
 )
-from sandflow.bijectors.base import reference_tensor
+from sandflow.bijectors.checks import reference_tensor
 from sandflow.bijectors.spline import rational_quadratic_spline
 from sandflow.distributions import TransformedDistribution
 from sandflow.testing import domain_inputs
